@@ -1,0 +1,1 @@
+"""c3n-bot: the messaging assistant of a collaborative chronic care network."""

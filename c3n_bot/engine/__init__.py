@@ -1,0 +1,1 @@
+"""The pure conversation engine: flow definitions, runner, parsing, scoring; no I/O, no clock."""

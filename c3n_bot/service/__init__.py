@@ -1,0 +1,1 @@
+"""Use cases: each public function runs in one transaction the caller owns."""

@@ -1,0 +1,51 @@
+"""The audit trail: who viewed or changed what, when."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from c3n_bot.store.models import AuditEvent
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a staff user (through the dashboard or an API key), or the system."""
+
+    type: str
+    id: str | None
+    ip: str | None = None
+
+
+SYSTEM = Actor(type="system", id=None)
+
+
+def record(
+    db: Session,
+    *,
+    actor: Actor,
+    action: str,
+    now: datetime,
+    patient_id: uuid.UUID | None = None,
+    center_id: uuid.UUID | None = None,
+    subject: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to the caller's transaction."""
+    event = AuditEvent(
+        at=now,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        subject=subject,
+        patient_id=patient_id,
+        center_id=center_id,
+        ip=actor.ip,
+        detail=detail or {},
+    )
+    db.add(event)
+    return event

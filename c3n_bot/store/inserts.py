@@ -1,0 +1,21 @@
+"""Dialect-aware inserts that the database de-duplicates (ON CONFLICT DO NOTHING)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from c3n_bot.store.base import Base
+
+
+def insert_ignoring_duplicates(
+    db: Session, model: type[Base], values: dict[str, Any], *, returning: Any
+) -> Any | None:
+    """Insert one row unless a unique constraint already holds it; the new key, or None."""
+    dialect = db.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement: Insert = module.insert(model).values(**values).on_conflict_do_nothing()
+    return db.execute(statement.returning(returning)).scalar_one_or_none()

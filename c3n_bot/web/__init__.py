@@ -1,0 +1,1 @@
+"""The FastAPI application: webhooks, dashboard, JSON API."""

@@ -1,0 +1,110 @@
+"""The application factory: routes, middleware, error pages, and embedded workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.responses import Response
+
+from c3n_bot.config import Settings
+from c3n_bot.service.clock import Clock
+from c3n_bot.service.dispatcher import Dispatcher
+from c3n_bot.service.errors import Conflict, InvalidInput, NotFound
+from c3n_bot.service.workers import Runtime, system_clock
+from c3n_bot.web import auth, dashboard, health
+from c3n_bot.web.api import patients as api_patients
+from c3n_bot.web.deps import AppState, LoginRequired
+from c3n_bot.web.middleware import RequestContext
+from c3n_bot.web.templating import render
+
+log = logging.getLogger(__name__)
+SESSION_MAX_AGE = 12 * 3600
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def create_app(
+    settings: Settings,
+    *,
+    embedded_workers: bool = False,
+    clock: Callable[[], datetime] = system_clock,
+) -> FastAPI:
+    """Build the app; with embedded_workers the clock and dispatcher run in this process."""
+    runtime = Runtime.build(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        workers: list[Dispatcher | Clock] = (
+            [runtime.dispatcher(), runtime.ticker()] if embedded_workers else []
+        )
+        for worker in workers:
+            worker.start()
+        log.info("web.started", extra={"embedded_workers": embedded_workers})
+        try:
+            yield
+        finally:
+            for worker in reversed(workers):
+                worker.stop()
+            runtime.engine.dispose()
+
+    app = FastAPI(title="c3n-bot", version="0.1.0", lifespan=lifespan, docs_url="/docs")
+    app.state.c3n = AppState(settings=settings, sessions=runtime.sessions, clock=clock)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.session_secret,
+        session_cookie="c3n_session",
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.secure_cookies,
+    )
+    app.add_middleware(RequestContext)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    for router in (health.router, auth.router, dashboard.router):
+        app.include_router(router)
+    app.include_router(api_patients.router, prefix="/api/v1")
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, _exc: LoginRequired) -> Response:
+        target = request.url.path
+        return RedirectResponse(f"/login?next={target}", status.HTTP_303_SEE_OTHER)
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, _exc: NotFound) -> Response:
+        return _error(request, status.HTTP_404_NOT_FOUND, "Not found")
+
+    @app.exception_handler(InvalidInput)
+    async def _invalid(request: Request, exc: InvalidInput) -> Response:
+        detail = [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error"}]
+        return JSONResponse({"detail": detail}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+    @app.exception_handler(Conflict)
+    async def _conflict(request: Request, exc: Conflict) -> Response:
+        return JSONResponse({"detail": str(exc)}, status.HTTP_409_CONFLICT)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return _error(request, exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+def _error(
+    request: Request, code: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    # JSON for the API, a plain page for people; never a traceback or a record's content.
+    if request.url.path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse({"detail": message}, code, headers=headers)
+    response = render(request, "error.html", {"title": message, "message": message}, code)
+    if headers:
+        response.headers.update(headers)
+    return response

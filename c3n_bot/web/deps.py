@@ -1,0 +1,122 @@
+"""Dependencies shared by routes: the database session, the clock, and who is asking."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy.orm import Session, sessionmaker
+
+from c3n_bot.config import Settings
+from c3n_bot.service import staff
+from c3n_bot.service.audit import Actor
+from c3n_bot.store.base import Role
+from c3n_bot.store.models import StaffUser
+
+
+@dataclass
+class AppState:
+    """What the app factory wires once and every request reads."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    clock: Callable[[], datetime]
+
+
+def app_state(request: Request) -> AppState:
+    """The application's wiring."""
+    state: AppState = request.app.state.c3n
+    return state
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One session per request; the route commits what it means to keep."""
+    with app_state(request).sessions() as db:
+        yield db
+
+
+def get_now(request: Request) -> datetime:
+    """The current time, from the injected clock."""
+    return app_state(request).clock()
+
+
+DbDep = Annotated[Session, Depends(get_db)]
+NowDep = Annotated[datetime, Depends(get_now)]
+StateDep = Annotated[AppState, Depends(app_state)]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """A signed-in staff user (dashboard) or the owner of an API key (JSON API)."""
+
+    user: StaffUser
+    via: str
+
+    @property
+    def centers(self) -> set[uuid.UUID]:
+        """Centers this principal may see."""
+        return staff.center_ids(self.user)
+
+    @property
+    def role(self) -> Role:
+        """The staff role."""
+        return self.user.role
+
+    def actor(self, request: Request) -> Actor:
+        """The audit actor for this principal."""
+        ip = request.client.host if request.client else None
+        return Actor(type=self.via, id=str(self.user.id), ip=ip)
+
+
+class LoginRequired(Exception):
+    """No valid dashboard session: the handler redirects to /login."""
+
+
+def current_staff(request: Request, db: DbDep) -> Principal:
+    """The staff user of the session cookie, or LoginRequired."""
+    raw = request.session.get("staff_id")
+    user = None
+    if raw:
+        try:
+            user = db.get(StaffUser, uuid.UUID(raw))
+        except ValueError:
+            user = None
+    if user is None or not user.active:
+        request.session.pop("staff_id", None)
+        raise LoginRequired()
+    return Principal(user=user, via="staff")
+
+
+def api_principal(request: Request, db: DbDep, now: NowDep) -> Principal:
+    """The owner of the bearer API key, or 401."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    user = None
+    if scheme.lower() == "bearer" and token:
+        user = staff.resolve_api_key(db, token=token.strip(), now=now)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing or invalid API key",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    db.commit()  # keeps last_used_at
+    return Principal(user=user, via="api_key")
+
+
+StaffDep = Annotated[Principal, Depends(current_staff)]
+ApiDep = Annotated[Principal, Depends(api_principal)]
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency factory refusing principals without one of the roles (403)."""
+
+    def check(principal: Principal) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="not allowed for your role")
+        return principal
+
+    return check

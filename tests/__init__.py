@@ -1,0 +1,1 @@
+"""c3n-bot test suite."""
