@@ -20,8 +20,9 @@ from c3n_bot.service.clock import Clock
 from c3n_bot.service.dispatcher import Dispatcher
 from c3n_bot.service.errors import Conflict, InvalidInput, NotFound
 from c3n_bot.service.workers import Runtime, system_clock
-from c3n_bot.web import auth, dashboard, health
+from c3n_bot.web import auth, dashboard, health, simulator
 from c3n_bot.web.api import patients as api_patients
+from c3n_bot.web.api import sessions as api_sessions
 from c3n_bot.web.deps import AppState, LoginRequired
 from c3n_bot.web.middleware import RequestContext
 from c3n_bot.web.templating import render
@@ -56,7 +57,9 @@ def create_app(
             runtime.engine.dispose()
 
     app = FastAPI(title="c3n-bot", version="0.1.0", lifespan=lifespan, docs_url="/docs")
-    app.state.c3n = AppState(settings=settings, sessions=runtime.sessions, clock=clock)
+    app.state.c3n = AppState(
+        settings=settings, sessions=runtime.sessions, clock=clock, services=runtime.services
+    )
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.session_secret,
@@ -67,9 +70,10 @@ def create_app(
     )
     app.add_middleware(RequestContext)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (health.router, auth.router, dashboard.router):
+    for router in (health.router, auth.router, dashboard.router, simulator.router):
         app.include_router(router)
     app.include_router(api_patients.router, prefix="/api/v1")
+    app.include_router(api_sessions.router, prefix="/api/v1")
     _install_error_handlers(app)
     return app
 

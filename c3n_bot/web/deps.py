@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from c3n_bot.config import Settings
 from c3n_bot.service import staff
 from c3n_bot.service.audit import Actor
+from c3n_bot.service.context import Services
 from c3n_bot.store.base import Role
 from c3n_bot.store.models import StaffUser
 
@@ -25,6 +26,7 @@ class AppState:
     settings: Settings
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
+    services: Services
 
 
 def app_state(request: Request) -> AppState:
@@ -46,6 +48,14 @@ def get_now(request: Request) -> datetime:
 
 DbDep = Annotated[Session, Depends(get_db)]
 NowDep = Annotated[datetime, Depends(get_now)]
+
+
+def get_services(request: Request) -> Services:
+    """Flows and translations."""
+    return app_state(request).services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
 StateDep = Annotated[AppState, Depends(app_state)]
 
 

@@ -10,6 +10,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import Response
 
+from c3n_bot.channels.text import render_text
 from c3n_bot.web.csrf import csrf_token
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
@@ -21,6 +22,7 @@ _env = Environment(
 )
 # Staff pages are English for now; the i18n extension keeps strings extractable by Babel.
 _env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+_env.filters["as_text"] = render_text
 templates = Jinja2Templates(env=_env)
 
 

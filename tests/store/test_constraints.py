@@ -69,6 +69,7 @@ def outbox(identity: ChannelIdentity, dedupe_key: str | None, now: datetime) -> 
     """An unsaved outbound message to an identity."""
     return OutboxMessage(
         channel=identity.channel,
+        address=identity.address,
         identity_id=identity.id,
         contact_id=identity.contact_id,
         kind="prompt",

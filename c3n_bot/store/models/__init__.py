@@ -6,6 +6,7 @@ from c3n_bot.store.base import Base
 from c3n_bot.store.models.community import Activity, Broadcast, Rsvp
 from c3n_bot.store.models.conversations import (
     Alert,
+    ChannelCursor,
     ConversationSession,
     DeliveryAttempt,
     InboundMessage,
@@ -28,6 +29,7 @@ __all__ = [
     "Activity",
     "Alert",
     "ApiKey",
+    "ChannelCursor",
     "Appointment",
     "AuditEvent",
     "Base",

@@ -163,12 +163,15 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_identity_created", "identity_id", "created_at"),
+        Index("ix_outbox_address_kind", "channel", "address", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     channel: Mapped[Channel] = mapped_column(str_enum(Channel, "channel"))
-    identity_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channel_identities.id"))
-    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id"), index=True)
+    # The chat id or phone number; an unenrolled sender has an address but no identity yet.
+    address: Mapped[str] = mapped_column(String(64))
+    identity_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("channel_identities.id"))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sessions.id"))
     kind: Mapped[str] = mapped_column(String(32))
     priority: Mapped[int] = mapped_column(default=0)
@@ -200,3 +203,13 @@ class DeliveryAttempt(Base):
     status_code: Mapped[int | None]
     error_code: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class ChannelCursor(Base):
+    """A channel's persisted position, e.g. the Telegram getUpdates offset."""
+
+    __tablename__ = "channel_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int] = mapped_column(BigId)
+    updated_at: Mapped[datetime]

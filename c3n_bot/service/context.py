@@ -1,0 +1,32 @@
+"""What use cases need besides the database: flows and translations, wired once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from c3n_bot.config import SUPPORTED_LANGUAGES
+from c3n_bot.engine.prompts import fill
+from c3n_bot.i18n import Catalogs
+from c3n_bot.service.flows import FlowCatalog
+
+
+@dataclass(frozen=True)
+class Services:
+    """The flow catalog and the translation catalogs."""
+
+    flows: FlowCatalog
+    catalogs: Catalogs
+    languages: tuple[str, ...] = SUPPORTED_LANGUAGES
+
+    def translate(self, lang: str, text: str) -> str:
+        """A source string in a language."""
+        return self.catalogs.translate(lang, text)
+
+    def translator(self, lang: str) -> Callable[[str], str]:
+        """A translate function for the engine."""
+        return self.catalogs.translator(lang)
+
+    def fill(self, lang: str, template: str, values: Mapping[str, str]) -> str:
+        """Translate a template, then fill its {placeholders}."""
+        return fill(self.translate(lang, template), values)

@@ -1,0 +1,241 @@
+"""Inbound messages and flow starts: keywords first, then the engine, all in one transaction."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from c3n_bot.engine.events import ChoiceInput, Input, MessageOut, TextInput
+from c3n_bot.service import sessions, texts
+from c3n_bot.service.context import Services
+from c3n_bot.service.keywords import Keyword, classify
+from c3n_bot.service.outbox import enqueue
+from c3n_bot.service.sessions import StartError, StartResult
+from c3n_bot.store.base import Channel
+from c3n_bot.store.inserts import insert_ignoring_duplicates
+from c3n_bot.store.models import ChannelIdentity, Contact, InboundMessage, OutboxMessage
+from c3n_bot.store.models.conversations import OutboxStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One message as a channel adapter parsed it."""
+
+    channel: Channel
+    address: str
+    provider_message_id: str
+    text: str = ""
+    # A pressed button: (item id, option code).
+    choice: tuple[str, str] | None = None
+
+
+class Outcome(enum.StrEnum):
+    """What became of an inbound message."""
+
+    DUPLICATE = "duplicate"
+    UNKNOWN_SENDER = "unknown_sender"
+    IGNORED_STOPPED = "ignored_stopped"
+    KEYWORD = "keyword"
+    ANSWERED = "answered"
+    STARTED = "started"
+    IDLE = "idle"
+
+
+def handle_inbound(db: Session, *, inbound: Inbound, services: Services, now: datetime) -> Outcome:
+    """Record a message once and act on it; the caller commits the one transaction."""
+    body = inbound.text if inbound.choice is None else f"[{inbound.choice[1]}]"
+    identity = _identity(db, inbound.channel, inbound.address)
+    inbound_id = insert_ignoring_duplicates(
+        db,
+        InboundMessage,
+        {
+            "channel": inbound.channel,
+            "provider_message_id": inbound.provider_message_id,
+            "identity_id": identity.id if identity else None,
+            "body": body,
+            "received_at": now,
+        },
+        returning=InboundMessage.id,
+    )
+    if inbound_id is None:
+        log.info("inbound.duplicate", extra={"channel": inbound.channel.value})
+        return Outcome.DUPLICATE
+    if identity is None:
+        log.info("inbound.unknown_sender", extra={"channel": inbound.channel.value})
+        return Outcome.UNKNOWN_SENDER
+    outcome = _dispatch(db, identity, inbound, services, now)
+    db.execute(update(InboundMessage).where(InboundMessage.id == inbound_id).values(handled_at=now))
+    log.info("inbound.handled", extra={"identity_id": str(identity.id), "outcome": outcome})
+    return outcome
+
+
+def _identity(db: Session, channel: Channel, address: str) -> ChannelIdentity | None:
+    # The row lock serialises concurrent messages of one contact (SQLite: BEGIN IMMEDIATE).
+    query = (
+        select(ChannelIdentity)
+        .where(ChannelIdentity.channel == channel, ChannelIdentity.address == address)
+        .with_for_update()
+    )
+    return db.scalar(query)
+
+
+def _dispatch(
+    db: Session, identity: ChannelIdentity, inbound: Inbound, services: Services, now: datetime
+) -> Outcome:
+    contact = identity.contact
+    keyword = classify(inbound.text, stopped=identity.stopped_at is not None)
+    if inbound.choice is None and keyword is not None:
+        return _keyword(db, identity, contact, keyword, services, now)
+    if identity.stopped_at is not None:
+        return Outcome.IGNORED_STOPPED
+    reply: Input = ChoiceInput(*inbound.choice) if inbound.choice else TextInput(inbound.text)
+    active = sessions.active_session(db, contact.id)
+    if active is not None:
+        sessions.resume(db, active, identity, reply, services, now)
+        return Outcome.ANSWERED
+    flow = services.flows.by_keyword(inbound.text) if inbound.choice is None else None
+    if flow is not None:
+        sessions.start(
+            db,
+            contact=contact,
+            identity=identity,
+            flow=flow,
+            patient_id=None,
+            trigger="keyword",
+            services=services,
+            now=now,
+        )
+        return Outcome.STARTED
+    _say(db, identity, services.translate(contact.language, texts.NOTHING_PENDING), now)
+    return Outcome.IDLE
+
+
+def _keyword(
+    db: Session,
+    identity: ChannelIdentity,
+    contact: Contact,
+    found: tuple[Keyword, str | None],
+    services: Services,
+    now: datetime,
+) -> Outcome:
+    keyword, argument = found
+    lang = contact.language
+    values = sessions.program_values(db, contact)
+    if keyword == Keyword.STOP:
+        _stop(db, identity, services, now)
+        _say(db, identity, services.fill(lang, texts.STOPPED, values), now, force=True)
+    elif keyword == Keyword.START:
+        if identity.stopped_at is not None:
+            identity.stopped_at = None
+            sessions.audit_consent(db, identity, "channel.start", now)
+        _say(db, identity, services.fill(lang, texts.RESTARTED, values), now)
+    elif (
+        keyword == Keyword.HELP
+        and identity.stopped_at is None
+        and _in_flow_help(db, identity, services, now)
+    ):
+        pass
+    elif keyword in (Keyword.HELP, Keyword.INFO):
+        _say(db, identity, services.fill(lang, texts.HELP, values), now, force=True)
+    elif identity.stopped_at is None:
+        _switch_language(db, identity, contact, argument, services, now)
+    return Outcome.KEYWORD
+
+
+def _in_flow_help(
+    db: Session, identity: ChannelIdentity, services: Services, now: datetime
+) -> bool:
+    active = sessions.active_session(db, identity.contact_id)
+    if active is None:
+        return False
+    sessions.resume(db, active, identity, TextInput("help"), services, now)
+    lang = identity.contact.language
+    _say(db, identity, services.translate(lang, texts.HELP_IN_FLOW), now)
+    return True
+
+
+def _stop(db: Session, identity: ChannelIdentity, services: Services, now: datetime) -> None:
+    identity.stopped_at = now
+    sessions.audit_consent(db, identity, "channel.stop", now)
+    active = sessions.active_session(db, identity.contact_id)
+    if active is not None:
+        sessions.close(db, active, identity, services, now, reason="stop")
+    # Nothing already queued for this address may leave after a STOP.
+    db.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.identity_id == identity.id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error="stopped")
+    )
+
+
+def _switch_language(
+    db: Session,
+    identity: ChannelIdentity,
+    contact: Contact,
+    requested: str | None,
+    services: Services,
+    now: datetime,
+) -> None:
+    languages = services.languages
+    if requested not in languages:
+        # LANGUAGE alone moves to the next supported language.
+        current = languages.index(contact.language) if contact.language in languages else 0
+        requested = languages[(current + 1) % len(languages)]
+    contact.language = requested
+    _say(db, identity, services.translate(requested, texts.LANGUAGE_SET), now)
+    active = sessions.active_session(db, contact.id)
+    if active is not None:
+        sessions.repeat(db, active, identity, services, now)
+
+
+def _say(
+    db: Session, identity: ChannelIdentity, text: str, now: datetime, *, force: bool = False
+) -> None:
+    if identity.stopped_at is not None and not force:
+        return
+    enqueue(db, identity=identity, message=MessageOut(text=text), kind="reply", now=now)
+
+
+def start_flow(
+    db: Session,
+    *,
+    contact_id: uuid.UUID,
+    flow_id: str,
+    patient_id: uuid.UUID | None,
+    services: Services,
+    now: datetime,
+    trigger: str = "manual",
+    channel: Channel | None = None,
+    values: dict[str, str] | None = None,
+) -> StartResult:
+    """Start a flow for a contact now, or queue it behind their active session."""
+    contact = db.get(Contact, contact_id)
+    if contact is None:
+        raise StartError("unknown contact")
+    flow = services.flows.get(flow_id)
+    identity = sessions.preferred_identity(db, contact, channel)
+    return sessions.start(
+        db,
+        contact=contact,
+        identity=identity,
+        flow=flow,
+        patient_id=patient_id,
+        trigger=trigger,
+        services=services,
+        now=now,
+        values=values,
+    )
+
+
+__all__ = ["Inbound", "Outcome", "StartError", "StartResult", "handle_inbound", "start_flow"]

@@ -1,0 +1,1 @@
+"""Tests of the registry: the FHIR R4 mapping, sinks and exports."""
