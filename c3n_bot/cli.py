@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from c3n_bot.registry.questionnaire import (
 )
 from c3n_bot.registry.questionnaire_export import questionnaire_from_flow
 from c3n_bot.registry.questionnaire_import import flow_from_questionnaire
-from c3n_bot.service import demo, staff
+from c3n_bot.service import demo, enrollment, staff
 from c3n_bot.service.errors import ServiceError
 from c3n_bot.service.flows import load_dir
 from c3n_bot.store import migrate as migrations
@@ -107,17 +108,22 @@ def web_app() -> FastAPI:
 @app.command()
 def worker() -> None:
     """Run the dispatcher: send queued outbox messages with rate limits and retries."""
+    from c3n_bot.channels.registry import build_senders
     from c3n_bot.service.workers import run_worker
 
-    run_worker(_settings())
+    settings = _settings()
+    run_worker(settings, build_senders(settings))
 
 
 @app.command()
 def clock() -> None:
-    """Run the clock: due prompts, reminders and expiries (one clock process per site)."""
+    """Run the clock: due prompts, reminders, expiries, and Telegram polling when on."""
+    from c3n_bot.channels.registry import build_receivers, register_webhooks
     from c3n_bot.service.workers import run_clock
 
-    run_clock(_settings())
+    settings = _settings()
+    register_webhooks(settings)
+    run_clock(settings, build_receivers)
 
 
 @app.command()
@@ -201,6 +207,32 @@ def api_key_create(
     # The warning goes to stderr so `TOKEN=$(c3n-bot api-key create ...)` captures the token only.
     typer.echo("Store this token now: it is not shown again.", err=True)
     typer.echo(new.token)
+
+
+@app.command()
+def enroll(
+    patient: Annotated[uuid.UUID, typer.Option(help="The patient's id.")],
+    contact: Annotated[uuid.UUID, typer.Option(help="The id of the contact to invite.")],
+) -> None:
+    """Create a single-use invitation: a Telegram deep link and an SMS join code."""
+    from c3n_bot.web.api.enrollments import bot_username_lookup
+
+    settings = _settings()
+    now = _now()
+    with _session(settings) as db:
+        centers = staff.all_center_ids(db)
+        invitation = enrollment.create_invitation(
+            db,
+            patient_id=patient,
+            contact_id=contact,
+            allowed_centers=centers,
+            now=now,
+            bot_username=bot_username_lookup(settings),
+        )
+        row = invitation.enrollment
+        typer.echo(f"Telegram: {invitation.telegram_link or f'/start {row.token}'}")
+        typer.echo(f"SMS:      JOIN {row.sms_code}")
+        typer.echo(f"Expires:  {row.expires_at:%Y-%m-%d %H:%M} UTC (single use)")
 
 
 @app.command()

@@ -51,3 +51,7 @@ def configure_logging(level: str = "INFO") -> None:
     # uvicorn's access log prints full paths with query strings; ours logs route templates.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("apscheduler").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # HTTP client request lines carry the Telegram bot token in the URL and Twilio's carry
+    # phone numbers: never below WARNING.
+    for name in ("httpx", "httpcore", "telegram", "twilio", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)

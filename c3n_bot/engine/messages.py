@@ -22,7 +22,6 @@ STUCK = N_(
 )
 STUCK_REQUIRED = N_("This question seems hard to answer here. Reply HELP to see the answers.")
 CANNOT_SKIP = N_("This question needs an answer.")
-SKIPPED = N_("Skipped.")
 FIRST_QUESTION = N_("This is the first question.")
 STALE_BUTTON = N_("That button belongs to an earlier question. Here is the current one:")
 HELP_OPTIONS = N_("Reply with the number or the words:")

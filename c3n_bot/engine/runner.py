@@ -108,9 +108,7 @@ def reprompt(flow: Flow, state: dict[str, Any], ctx: Context, *, nudge: bool = F
     item = current_item(flow, state)
     events: list[Event] = (
         # After a language switch the scale is listed again, in the new language.
-        [prompts.question(flow, item, ctx, state, prefix=prefix, full=not nudge)]
-        if item
-        else []
+        [prompts.question(flow, item, ctx, state, prefix=prefix, full=not nudge)] if item else []
     )
     return Step(state, events)
 
@@ -206,7 +204,9 @@ def _command(
         state["skipped"].append(item.id)
         state["path"].append(item.id)
         events.append(AnswerRecorded(item.id, None, None, None))
-        _advance(flow, state, ctx, now, events, lead=tr(messages.SKIPPED) + "\n")
+        # No "Skipped." lead: the next question (or the end) is acknowledgement enough, and
+        # an instrument's long question must still fit its SMS budget.
+        _advance(flow, state, ctx, now, events)
     elif not state["path"]:
         events.append(
             prompts.question(flow, item, ctx, state, prefix=tr(messages.FIRST_QUESTION) + "\n")

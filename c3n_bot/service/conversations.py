@@ -6,16 +6,19 @@ import enum
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from c3n_bot.engine.events import ChoiceInput, Input, MessageOut, TextInput
-from c3n_bot.service import sessions, texts
+from c3n_bot.service import enrollment, sessions, texts
+from c3n_bot.service.acks import acknowledge
 from c3n_bot.service.context import Services
+from c3n_bot.service.enrollment import Redemption
 from c3n_bot.service.keywords import Keyword, classify
-from c3n_bot.service.outbox import enqueue
+from c3n_bot.service.outbox import enqueue, enqueue_to
 from c3n_bot.service.sessions import StartError, StartResult
 from c3n_bot.store.base import Channel
 from c3n_bot.store.inserts import insert_ignoring_duplicates
@@ -35,11 +38,15 @@ class Inbound:
     text: str = ""
     # A pressed button: (item id, option code).
     choice: tuple[str, str] | None = None
+    # What the provider needs acknowledged (Telegram: the callback query and its message).
+    ack: dict[str, Any] | None = None
 
 
 class Outcome(enum.StrEnum):
     """What became of an inbound message."""
 
+    ENROLLED = "enrolled"
+    ENROLLMENT_REFUSED = "enrollment_refused"
     DUPLICATE = "duplicate"
     UNKNOWN_SENDER = "unknown_sender"
     IGNORED_STOPPED = "ignored_stopped"
@@ -68,13 +75,103 @@ def handle_inbound(db: Session, *, inbound: Inbound, services: Services, now: da
     if inbound_id is None:
         log.info("inbound.duplicate", extra={"channel": inbound.channel.value})
         return Outcome.DUPLICATE
-    if identity is None:
+    if inbound.ack is not None:
+        acknowledge(db, inbound, identity, now)
+    code = enrollment.requested_code(inbound.channel, inbound.text)
+    if code is not None:
+        outcome = _enroll(db, inbound, code, services, now)
+    elif identity is None:
+        _not_enrolled(db, inbound, services, now)
         log.info("inbound.unknown_sender", extra={"channel": inbound.channel.value})
-        return Outcome.UNKNOWN_SENDER
-    outcome = _dispatch(db, identity, inbound, services, now)
+        outcome = Outcome.UNKNOWN_SENDER
+    else:
+        outcome = _dispatch(db, identity, inbound, services, now)
     db.execute(update(InboundMessage).where(InboundMessage.id == inbound_id).values(handled_at=now))
-    log.info("inbound.handled", extra={"identity_id": str(identity.id), "outcome": outcome})
+    log.info("inbound.handled", extra={"inbound_id": inbound_id, "outcome": outcome})
     return outcome
+
+
+REFUSALS = {
+    Redemption.UNKNOWN: texts.CODE_UNKNOWN,
+    Redemption.USED: texts.CODE_USED,
+    Redemption.EXPIRED: texts.CODE_EXPIRED,
+    Redemption.TAKEN: texts.ADDRESS_TAKEN,
+}
+NOT_ENROLLED_EVERY = timedelta(days=1)
+
+
+def _enroll(db: Session, inbound: Inbound, code: str, services: Services, now: datetime) -> Outcome:
+    result, identity = enrollment.redeem(
+        db, channel=inbound.channel, address=inbound.address, code=code, now=now
+    )
+    if result in REFUSALS:
+        if identity is None and _answered_today(db, inbound, now):
+            return Outcome.ENROLLMENT_REFUSED  # strangers cannot make us send a flood
+        # The sender's language is unknown until enrolled: say it in every language.
+        text = "\n".join(services.translate(lang, REFUSALS[result]) for lang in services.languages)
+        enqueue_to(
+            db,
+            channel=inbound.channel,
+            address=inbound.address,
+            identity=identity,
+            message=MessageOut(text=text),
+            kind="not_enrolled" if identity is None else "reply",
+            now=now,
+        )
+        return Outcome.ENROLLMENT_REFUSED
+    assert identity is not None
+    contact = identity.contact
+    lang = contact.language
+    if result == Redemption.ALREADY:
+        _say(db, identity, services.translate(lang, texts.ALREADY_ENROLLED), now)
+        return Outcome.KEYWORD
+    values = sessions.program_values(db, contact)
+    _say(db, identity, services.fill(lang, texts.ENROLLED, values), now)
+    if enrollment.needs_consent(db, contact.id) and services.flows.has("consent"):
+        sessions.start(
+            db,
+            contact=contact,
+            identity=identity,
+            flow=services.flows.get("consent"),
+            patient_id=None,
+            trigger="enrollment",
+            services=services,
+            now=now,
+        )
+    return Outcome.ENROLLED
+
+
+def _not_enrolled(db: Session, inbound: Inbound, services: Services, now: datetime) -> None:
+    # At most one such reply a day per address, and none in answer to a stranger's STOP.
+    if _answered_today(db, inbound, now) or classify(inbound.text, stopped=False) == (
+        Keyword.STOP,
+        None,
+    ):
+        return
+    text = "\n".join(services.translate(lang, texts.NOT_ENROLLED) for lang in services.languages)
+    enqueue_to(
+        db,
+        channel=inbound.channel,
+        address=inbound.address,
+        identity=None,
+        message=MessageOut(text=text),
+        kind="not_enrolled",
+        now=now,
+    )
+
+
+def _answered_today(db: Session, inbound: Inbound, now: datetime) -> bool:
+    recent = db.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.channel == inbound.channel,
+            OutboxMessage.address == inbound.address,
+            OutboxMessage.kind == "not_enrolled",
+            OutboxMessage.created_at > now - NOT_ENROLLED_EVERY,
+        )
+        .limit(1)
+    )
+    return recent is not None
 
 
 def _identity(db: Session, channel: Channel, address: str) -> ChannelIdentity | None:
@@ -204,7 +301,9 @@ def _say(
 ) -> None:
     if identity.stopped_at is not None and not force:
         return
-    enqueue(db, identity=identity, message=MessageOut(text=text), kind="reply", now=now)
+    enqueue(
+        db, identity=identity, message=MessageOut(text=text), kind="reply", now=now, force=force
+    )
 
 
 def start_flow(

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from c3n_bot.engine.events import MessageOut
+from c3n_bot.store.base import Channel
 from c3n_bot.store.models import ChannelIdentity, OutboxMessage
 from c3n_bot.store.models.conversations import OutboxStatus
 
 # Dispatch order when rows compete: a safety message never waits behind a broadcast.
-PRIORITY = {"safety": 100, "reply": 50, "reminder": 40, "prompt": 30, "invitation": 20,
-            "broadcast": 10}  # fmt: skip
+PRIORITY = {"ack": 200, "safety": 100, "reply": 50, "reminder": 40, "prompt": 30,
+            "invitation": 20, "broadcast": 10}  # fmt: skip
+NOTIFY_CHANNEL = "c3n_outbox"
 
 
 def enqueue(
@@ -27,13 +31,44 @@ def enqueue(
     session_id: uuid.UUID | None = None,
     not_before: datetime | None = None,
     dedupe_key: str | None = None,
+    force: bool = False,
 ) -> OutboxMessage:
-    """Add one outbound message; the dispatcher is woken when the transaction commits."""
-    row = OutboxMessage(
+    """Add one outbound message to a known identity."""
+    return enqueue_to(
+        db,
         channel=identity.channel,
         address=identity.address,
-        identity_id=identity.id,
-        contact_id=identity.contact_id,
+        identity=identity,
+        message=message,
+        kind=kind,
+        now=now,
+        session_id=session_id,
+        not_before=not_before,
+        dedupe_key=dedupe_key,
+        extra={"force": True} if force else None,
+    )
+
+
+def enqueue_to(
+    db: Session,
+    *,
+    channel: Channel,
+    address: str,
+    identity: ChannelIdentity | None,
+    message: MessageOut,
+    kind: str,
+    now: datetime,
+    session_id: uuid.UUID | None = None,
+    not_before: datetime | None = None,
+    dedupe_key: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """Add one outbound message to an address (an unenrolled sender has no identity yet)."""
+    row = OutboxMessage(
+        channel=channel,
+        address=address,
+        identity_id=identity.id if identity else None,
+        contact_id=identity.contact_id if identity else None,
         session_id=session_id,
         kind=kind,
         priority=PRIORITY.get(kind, 0),
@@ -42,6 +77,7 @@ def enqueue(
             "choices": [asdict(choice) for choice in message.choices],
             "hint": message.hint,
             "show_options": message.show_options,
+            **(extra or {}),
         },
         dedupe_key=dedupe_key,
         status=OutboxStatus.PENDING,
@@ -49,5 +85,16 @@ def enqueue(
         created_at=now,
     )
     db.add(row)
-    db.info["outbox_written"] = True
+    _notify_on_commit(db)
     return row
+
+
+def _notify_on_commit(db: Session) -> None:
+    # In-process dispatchers are woken by the session's after_commit hook; dispatchers in
+    # other processes by PostgreSQL's NOTIFY, which is delivered when this transaction commits.
+    transaction = db.get_transaction()
+    if transaction is not None and db.info.get("outbox_written") is transaction:
+        return
+    db.info["outbox_written"] = transaction
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from c3n_bot.engine import runner
-from c3n_bot.engine.definitions import Flow
+from c3n_bot.engine.definitions import Flow, FlowKind
 from c3n_bot.engine.events import (
     AlertRaised,
     Context,
@@ -118,6 +118,8 @@ def start(
             queued_row.detail = {**queued_row.detail, "ask_subject": True}
         return queued
     subjects = tuple(Subject(str(link.patient_id), link.patient.given_name) for link in links)
+    if flow.kind == FlowKind.CONSENT:
+        subjects = subjects[:1]  # consent is the contact's own, not about one child
     all_values = {**program_values(db, contact, links[0].patient), **(values or {})}
     ctx = _context(
         contact,

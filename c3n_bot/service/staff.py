@@ -195,3 +195,8 @@ def find_center_id(db: Session, ref: str) -> uuid.UUID:
         problem = "unknown center" if not found else "ambiguous center (use NETWORK/CENTER)"
         raise NotFound(f"{problem}: {ref}")
     return found[0]
+
+
+def all_center_ids(db: Session) -> set[uuid.UUID]:
+    """Every center (for operators at the command line, who act for the whole network)."""
+    return set(db.scalars(select(Center.id)))

@@ -22,3 +22,9 @@ NOT_ENROLLED = N_("This number is not enrolled. Please ask your care team for an
 CRISIS_FALLBACK = N_(
     "If you are thinking about hurting yourself, call or text 988 now. In an emergency call 911."
 )
+ENROLLED = N_("Welcome to {program}! You are now connected with {center}.")
+ALREADY_ENROLLED = N_("You are already connected. Reply HELP for help.")
+CODE_UNKNOWN = N_("That invitation code is not valid. Please check it or ask your care team.")
+CODE_USED = N_("That invitation was already used. Please ask your care team for a new one.")
+CODE_EXPIRED = N_("That invitation has expired. Please ask your care team for a new one.")
+ADDRESS_TAKEN = N_("This number is already connected to another person. Please call your clinic.")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy import Engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,12 +18,27 @@ from c3n_bot.i18n import shipped_catalogs
 from c3n_bot.service import sessions as conversation_sessions
 from c3n_bot.service.clock import Clock, Task
 from c3n_bot.service.context import Services
-from c3n_bot.service.dispatcher import Dispatcher, Sender, default_senders
+from c3n_bot.service.delivery import RateLimit, Sender, local_senders
+from c3n_bot.service.dispatcher import Dispatcher
 from c3n_bot.service.flows import FlowCatalog
+from c3n_bot.service.outbox import NOTIFY_CHANNEL
 from c3n_bot.store.base import Channel
 from c3n_bot.store.db import make_engine, make_session_factory
+from c3n_bot.store.notify import Listener
 
 log = logging.getLogger(__name__)
+
+
+class Worker(Protocol):
+    """A background part of a process: the dispatcher, the clock, a channel receiver."""
+
+    def start(self) -> None:
+        """Begin in a background thread."""
+        ...
+
+    def stop(self) -> None:
+        """Finish what is under way and end."""
+        ...
 
 
 def system_clock() -> datetime:
@@ -39,6 +55,14 @@ def periodic_tasks(services: Services) -> list[tuple[str, Task]]:
     return [("expire_sessions", expire_sessions)]
 
 
+def rate_limits(settings: Settings) -> dict[Channel, RateLimit]:
+    """Provider limits: Telegram's 30 messages a second and 1 per chat; the Twilio sender's MPS."""
+    return {
+        Channel.TELEGRAM: RateLimit(per_second=30.0, per_recipient_per_second=1.0),
+        Channel.SMS: RateLimit(per_second=settings.twilio_mps),
+    }
+
+
 def build_services(settings: Settings) -> Services:
     """Flows from the configured folder and the shipped translations."""
     return Services(flows=FlowCatalog.from_dir(settings.flows_path()), catalogs=shipped_catalogs())
@@ -53,7 +77,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     services: Services
     clock: Callable[[], datetime] = system_clock
-    senders: dict[Channel, Sender] = field(default_factory=default_senders)
+    senders: dict[Channel, Sender] = field(default_factory=local_senders)
     _dispatchers: list[Dispatcher] = field(default_factory=list, init=False)
 
     @classmethod
@@ -72,45 +96,76 @@ class Runtime:
             sessions=make_session_factory(engine),
             services=build_services(settings),
             clock=clock,
-            senders=dict(senders) if senders is not None else default_senders(),
+            senders={**local_senders(), **(senders or {})},
         )
         event.listen(runtime.sessions, "after_commit", runtime._after_commit)
+        event.listen(runtime.sessions, "after_rollback", runtime._after_rollback)
         return runtime
 
     def dispatcher(self) -> Dispatcher:
         """A dispatcher over this runtime's senders, woken when outbox rows are committed."""
-        dispatcher = Dispatcher(self.sessions, self.senders, self.clock)
+        dispatcher = Dispatcher(
+            self.sessions, self.senders, self.clock, limits=rate_limits(self.settings)
+        )
         self._dispatchers.append(dispatcher)
         return dispatcher
+
+    def listener(self, on_notify: Callable[[], None]) -> Listener | None:
+        """On PostgreSQL, a LISTEN thread for outbox commits made by other processes."""
+        if self.engine.dialect.name != "postgresql":
+            return None
+        return Listener(self.settings.sqlalchemy_url, NOTIFY_CHANNEL, on_notify)
+
+    def background(
+        self, *, dispatch: bool = True, tick: bool = True, extra: Sequence[Worker] = ()
+    ) -> list[Worker]:
+        """The workers this process runs, in start order (stopped in reverse)."""
+        workers: list[Worker] = []
+        if dispatch:
+            dispatcher = self.dispatcher()
+            workers.append(dispatcher)
+            listener = self.listener(dispatcher.wake)
+            if listener is not None:
+                workers.append(listener)
+        if tick:
+            workers.append(self.ticker())
+        return [*workers, *extra]
 
     def ticker(self) -> Clock:
         """A clock running the periodic tasks."""
         return Clock(self.sessions, periodic_tasks(self.services), self.clock)
 
+    def _after_rollback(self, session: Session) -> None:
+        session.info.pop("outbox_written", None)
+
     def _after_commit(self, session: Session) -> None:
         # In-process wake-up: a reply leaves at once instead of after the idle interval.
-        if session.info.pop("outbox_written", False):
+        if session.info.pop("outbox_written", None) is not None:
             for dispatcher in self._dispatchers:
                 dispatcher.wake()
 
 
 def run_worker(settings: Settings, senders: Mapping[Channel, Sender] | None = None) -> None:
-    """Run the dispatcher until SIGTERM or SIGINT."""
+    """Run the dispatcher until SIGTERM or SIGINT (woken by NOTIFY on PostgreSQL)."""
     runtime = Runtime.build(settings, senders=senders)
-    dispatcher = runtime.dispatcher()
-    dispatcher.start()
-    _wait_for_signal()
-    dispatcher.stop()
-    runtime.engine.dispose()
+    _run_until_signal(runtime, runtime.background(tick=False))
 
 
-def run_clock(settings: Settings) -> None:
-    """Run the clock until SIGTERM or SIGINT."""
+def run_clock(
+    settings: Settings, receivers: Callable[[Runtime], Sequence[Worker]] | None = None
+) -> None:
+    """Run the clock (and channel receivers such as Telegram polling) until a signal."""
     runtime = Runtime.build(settings)
-    ticker = runtime.ticker()
-    ticker.start()
+    extra = receivers(runtime) if receivers else ()
+    _run_until_signal(runtime, runtime.background(dispatch=False, extra=extra))
+
+
+def _run_until_signal(runtime: Runtime, workers: Sequence[Worker]) -> None:
+    for worker in workers:
+        worker.start()
     _wait_for_signal()
-    ticker.stop()
+    for worker in reversed(workers):
+        worker.stop()
     runtime.engine.dispose()
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,12 +16,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
 
+from c3n_bot.channels.registry import build_receivers, build_senders, register_webhooks
 from c3n_bot.config import Settings
-from c3n_bot.service.clock import Clock
-from c3n_bot.service.dispatcher import Dispatcher
+from c3n_bot.service.delivery import Sender
 from c3n_bot.service.errors import Conflict, InvalidInput, NotFound
 from c3n_bot.service.workers import Runtime, system_clock
-from c3n_bot.web import auth, dashboard, health, simulator
+from c3n_bot.store.base import Channel
+from c3n_bot.web import (
+    auth,
+    dashboard,
+    health,
+    simulator,
+    webhooks_telegram,
+    webhooks_twilio,
+)
+from c3n_bot.web.api import enrollments as api_enrollments
 from c3n_bot.web.api import patients as api_patients
 from c3n_bot.web.api import sessions as api_sessions
 from c3n_bot.web.deps import AppState, LoginRequired
@@ -37,15 +47,23 @@ def create_app(
     *,
     embedded_workers: bool = False,
     clock: Callable[[], datetime] = system_clock,
+    senders: Mapping[Channel, Sender] | None = None,
+    register: bool = True,
 ) -> FastAPI:
-    """Build the app; with embedded_workers the clock and dispatcher run in this process."""
-    runtime = Runtime.build(settings, clock=clock)
+    """Build the app; with embedded_workers the clock and dispatcher run in this process.
+
+    `senders` replaces the channels built from the settings (tests, benchmarks);
+    `register` tells Telegram the webhook URL at start-up in webhook mode.
+    """
+    runtime = Runtime.build(
+        settings, clock=clock, senders=build_senders(settings) if senders is None else senders
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        workers: list[Dispatcher | Clock] = (
-            [runtime.dispatcher(), runtime.ticker()] if embedded_workers else []
-        )
+        if register:
+            await asyncio.to_thread(register_webhooks, settings)
+        workers = runtime.background(extra=build_receivers(runtime)) if embedded_workers else []
         for worker in workers:
             worker.start()
         log.info("web.started", extra={"embedded_workers": embedded_workers})
@@ -70,10 +88,18 @@ def create_app(
     )
     app.add_middleware(RequestContext)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    for router in (health.router, auth.router, dashboard.router, simulator.router):
+    for router in (
+        health.router,
+        auth.router,
+        dashboard.router,
+        simulator.router,
+        webhooks_telegram.router,
+        webhooks_twilio.router,
+    ):
         app.include_router(router)
     app.include_router(api_patients.router, prefix="/api/v1")
     app.include_router(api_sessions.router, prefix="/api/v1")
+    app.include_router(api_enrollments.router, prefix="/api/v1")
     _install_error_handlers(app)
     return app
 

@@ -29,6 +29,12 @@ def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok", "database": "ok"})
 
 
+@router.get("/livez", include_in_schema=False)
+def livez() -> Response:
+    """200 while the process serves requests (no database check: see /healthz)."""
+    return Response(b"ok", media_type="text/plain")
+
+
 @router.get("/metrics", include_in_schema=False)
 def metrics() -> Response:
     """Prometheus exposition of this process's metrics."""

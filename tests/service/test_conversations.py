@@ -292,7 +292,7 @@ def test_a_replayed_message_is_handled_once(
     assert _count(db, InboundMessage) == 2
 
 
-def test_an_unknown_sender_is_recorded_and_not_answered(
+def test_an_unknown_sender_is_recorded_and_told_once_how_to_enroll(
     db: Session, services: Services, family: Family, now: datetime
 ) -> None:
     inbound = Inbound(
@@ -310,7 +310,11 @@ def test_an_unknown_sender_is_recorded_and_not_answered(
     )
     assert stored.identity_id is None
     assert stored.received_at == now
-    assert outbox(db) == []
+    assert stored.handled_at == now
+    replies = outbox(db)
+    assert [(r.kind, r.address, r.identity_id) for r in replies] == [
+        ("not_enrolled", "+19995550000", None)
+    ]
     assert handle_inbound(db, inbound=inbound, services=services, now=now) == Outcome.DUPLICATE
     db.commit()
     assert _count(db, InboundMessage) == 1

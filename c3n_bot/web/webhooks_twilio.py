@@ -1,0 +1,104 @@
+"""Twilio webhooks: incoming SMS and delivery status callbacks, each signature-checked."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, NoReturn
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+from twilio.request_validator import RequestValidator
+
+from c3n_bot.service import conversations, receipts
+from c3n_bot.service.conversations import Inbound
+from c3n_bot.store.base import Channel
+from c3n_bot.web.deps import DbDep, NowDep, ServicesDep, app_state
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/webhooks/twilio", include_in_schema=False)
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+async def signed_form(request: Request) -> dict[str, str]:
+    """The posted form when `X-Twilio-Signature` verifies against the public URL; else 403."""
+    settings = app_state(request).settings
+    token = settings.twilio_auth_token if settings.twilio_enabled else None
+    signature = request.headers.get("X-Twilio-Signature")
+    if token is None:
+        _refuse(request, "not_configured")
+    if not signature:
+        _refuse(request, "unsigned")
+    form = await request.form()
+    if not all(isinstance(value, str) for _, value in form.multi_items()):
+        _refuse(request, "not_a_form")  # a file upload: Twilio never sends one
+    # Signed over the URL Twilio was given (behind a proxy, not the one this server sees).
+    url = settings.public_url + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
+        _refuse(request, "bad_signature")
+    return {key: str(value) for key, value in form.items()}
+
+
+SignedForm = Annotated[dict[str, str], Depends(signed_form)]
+
+
+@router.post("/sms")
+def inbound_sms(form: SignedForm, db: DbDep, now: NowDep, services: ServicesDep) -> Response:
+    """An incoming SMS, recorded once and handed to the service; Twilio gets empty TwiML."""
+    sid, sender = _required(form, "MessageSid"), _required(form, "From")
+    twiml = Response(EMPTY_TWIML, media_type="text/xml")
+    if not E164.fullmatch(sender):  # short codes and alphanumeric senders get nothing back
+        log.info("twilio.sms_ignored", extra={"reason": "sender_not_e164"})
+        return twiml
+    inbound = Inbound(
+        channel=Channel.SMS, address=sender, provider_message_id=sid, text=form.get("Body", "")
+    )
+    handle = partial(conversations.handle_inbound, db, inbound=inbound, services=services, now=now)
+    return _in_transaction(db, handle) or twiml
+
+
+@router.post("/status", status_code=status.HTTP_204_NO_CONTENT)
+def delivery_status(form: SignedForm, db: DbDep, now: NowDep) -> Response:
+    """A delivery receipt (queued, sent, delivered, undelivered, failed) for an outbox row."""
+    apply = partial(
+        receipts.apply_receipt,
+        db,
+        channel=Channel.SMS,
+        provider_message_id=_required(form, "MessageSid"),
+        status=form.get("MessageStatus") or _required(form, "SmsStatus"),
+        error_code=form.get("ErrorCode") or None,
+        now=now,
+    )
+    return _in_transaction(db, apply) or Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _in_transaction(db: Session, work: Callable[[], object]) -> Response | None:
+    """Run and commit; a 503 (Twilio retries) when the database cannot be reached."""
+    try:
+        work()
+        db.commit()
+    except OperationalError:
+        db.rollback()
+        log.warning("twilio.database_unavailable")
+        return Response(status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
+    return None
+
+
+def _required(form: dict[str, str], name: str) -> str:
+    value = form.get(name, "").strip()
+    if not value:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=f"{name} is required")
+    return value
+
+
+def _refuse(request: Request, reason: str) -> NoReturn:
+    log.warning("twilio.forbidden", extra={"route": request.url.path, "reason": reason})
+    raise HTTPException(status.HTTP_403_FORBIDDEN, detail="invalid signature")
