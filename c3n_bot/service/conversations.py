@@ -69,6 +69,8 @@ def handle_inbound(db: Session, *, inbound: Inbound, services: Services, now: da
             "identity_id": identity.id if identity else None,
             "body": body,
             "received_at": now,
+            # Handled in this same transaction: if handling fails, the row is not kept either.
+            "handled_at": now,
         },
         returning=InboundMessage.id,
     )
@@ -86,7 +88,6 @@ def handle_inbound(db: Session, *, inbound: Inbound, services: Services, now: da
         outcome = Outcome.UNKNOWN_SENDER
     else:
         outcome = _dispatch(db, identity, inbound, services, now)
-    db.execute(update(InboundMessage).where(InboundMessage.id == inbound_id).values(handled_at=now))
     log.info("inbound.handled", extra={"inbound_id": inbound_id, "outcome": outcome})
     return outcome
 
@@ -323,7 +324,7 @@ def start_flow(
     if contact is None:
         raise StartError("unknown contact")
     flow = services.flows.get(flow_id)
-    identity = sessions.preferred_identity(db, contact, channel)
+    identity = sessions.preferred_identity(db, contact, channel, services.channels)
     return sessions.start(
         db,
         contact=contact,

@@ -111,6 +111,7 @@ class Dispatcher:
             return
         self._pacer.take(message.channel, key, sleep=self._stopping.wait)
         result = _safe_send(sender, message)
+        self._pacer.answered(message.channel)
         if result.retry_after:
             self._pacer.pause(message.channel, key, result.retry_after)
         self._finish(message, result)

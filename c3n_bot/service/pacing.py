@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 
 from c3n_bot.service.delivery import RateLimit
@@ -12,6 +13,7 @@ from c3n_bot.store.base import Channel
 # Spacing a little wider than 1/rate keeps us under a provider's sliding window despite
 # clock jitter, while the achieved rate stays within a few percent of the limit.
 MARGIN = 1.02
+WINDOW_SLACK = 0.005
 
 
 class Pacer:
@@ -28,6 +30,9 @@ class Pacer:
         self._lock = threading.Lock()
         self._next_send: dict[Channel, float] = {}
         self._next_recipient: dict[tuple[Channel, str], float] = {}
+        # When the provider answered the last `per_second` sends: a provider counts arrivals
+        # in a sliding second, so send k waits until 1 s after send k - limit was answered.
+        self._answered: dict[Channel, deque[float]] = {}
 
     def recipient_wait(self, channel: Channel, key: str | None) -> float:
         """Seconds until this recipient may get another message (0 when it may now)."""
@@ -44,7 +49,7 @@ class Pacer:
             return
         with self._lock:
             now = self._now()
-            slot = max(now, self._next_send.get(channel, 0.0))
+            slot = max(now, self._next_send.get(channel, 0.0), self._window_open(channel, limit))
             self._next_send[channel] = slot + MARGIN / limit.per_second
             if key is not None and limit.per_recipient_per_second:
                 spacing = MARGIN / limit.per_recipient_per_second
@@ -52,6 +57,22 @@ class Pacer:
                 self._forget_old(now)
         if slot > now:
             sleep(slot - now)
+
+    def answered(self, channel: Channel) -> None:
+        """Record that the provider answered a send (the sliding window's clock)."""
+        limit = self._limits.get(channel)
+        if limit is None:
+            return
+        size = max(1, int(limit.per_second))
+        with self._lock:
+            window = self._answered.setdefault(channel, deque(maxlen=size))
+            window.append(self._now())
+
+    def _window_open(self, channel: Channel, limit: RateLimit) -> float:
+        window = self._answered.get(channel)
+        if not window or len(window) < max(1, int(limit.per_second)):
+            return 0.0
+        return window[0] + 1.0 + WINDOW_SLACK
 
     def pause(self, channel: Channel, key: str | None, seconds: float) -> None:
         """The provider asked us to slow down: hold the recipient (or the channel) back."""
