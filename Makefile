@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format clean i18n
+.PHONY: help run test lint format clean i18n bench
 
 help:
 	@echo "make run     install, migrate ./c3n.db, seed the demo, serve on http://localhost:$(PORT)"
@@ -18,6 +18,7 @@ help:
 	@echo "make format  apply ruff's formatting and safe fixes"
 	@echo "make clean   remove .venv and caches (keeps the c3n.db database)"
 	@echo "make i18n    extract texts to locales/messages.pot and merge them into locales/*/messages.po"
+	@echo "make bench   the benchmarks: inbound webhooks, outbox dispatch (about 2 minutes)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -76,3 +77,11 @@ i18n: $(VENV)/.run-stamp
 	  then rm $(POT).new; else mv $(POT).new $(POT); fi
 	$(BIN)/pybabel update -i $(POT) -d locales -D messages --no-fuzzy-matching \
 	  --ignore-pot-creation-date
+
+# Both benchmarks run even when the first fails; the target fails when either did.
+bench: $(VENV)/.dev-stamp
+	@status=0; \
+	echo "$(BIN)/python -m bench.inbound"; $(BIN)/python -m bench.inbound || status=1; \
+	echo "$(BIN)/python -m bench.dispatch"; $(BIN)/python -m bench.dispatch || status=1; \
+	echo "$(BIN)/python -m bench.fanout"; $(BIN)/python -m bench.fanout || status=1; \
+	exit $$status

@@ -54,6 +54,10 @@ app.add_typer(user_app, name="user", no_args_is_help=True)
 flows_app = typer.Typer(help="Check flow files; convert them to and from FHIR R4 Questionnaires.")
 app.add_typer(api_key_app, name="api-key", no_args_is_help=True)
 app.add_typer(flows_app, name="flows", no_args_is_help=True)
+appointments_app = typer.Typer(help="Import clinic visits; their reminders follow them.")
+app.add_typer(appointments_app, name="appointments", no_args_is_help=True)
+schedule_app = typer.Typer(help="Preview what families will be sent; apply default schedules.")
+app.add_typer(schedule_app, name="schedule", no_args_is_help=True)
 
 SETTINGS_ERROR_EXIT = 2
 Host = Annotated[
@@ -233,6 +237,97 @@ def enroll(
         typer.echo(f"Telegram: {invitation.telegram_link or f'/start {row.token}'}")
         typer.echo(f"SMS:      JOIN {row.sms_code}")
         typer.echo(f"Expires:  {row.expires_at:%Y-%m-%d %H:%M} UTC (single use)")
+
+
+@appointments_app.command("import")
+def appointments_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="CSV: patient_external_id,center,starts_at_local,location,external_id,status",
+        ),
+    ],
+) -> None:
+    """Create, move or cancel visits from a CSV file; one line per row, exit 1 if a row failed."""
+    from c3n_bot.service import audit, visit_import
+
+    settings = _settings()
+    with _session(settings) as db:
+        results = visit_import.import_csv(
+            db,
+            data=file.read_bytes(),
+            allowed_centers=staff.all_center_ids(db),
+            now=_now(),
+            actor=audit.Actor(type="cli", id=None),
+        )
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result.status] = counts.get(result.status, 0) + 1
+        shown = result.error if result.status == "error" else result.appointment_id
+        typer.echo(f"row {result.row}: {result.status}" + (f": {shown}" if shown else ""))
+    typer.echo(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no rows")
+    if counts.get("error"):
+        raise typer.Exit(1)
+
+
+@schedule_app.command("preview")
+def schedule_preview(
+    patient: Annotated[uuid.UUID, typer.Option(help="The patient's id.")],
+    days: Annotated[int, typer.Option(min=1, max=90, help="How many days ahead.")] = 14,
+) -> None:
+    """Print what would be sent to a patient's family, when (local time), and every reason."""
+    from c3n_bot.service import preview
+    from c3n_bot.service.errors import NotFound
+
+    settings = _settings()
+    now = _now()
+    with _session(settings) as db:
+        try:
+            lines = preview.preview(
+                db, patient_id=patient, days=days, now=now, allowed_centers=staff.all_center_ids(db)
+            )
+        except NotFound:
+            typer.echo(f"no patient with id {patient}", err=True)
+            raise typer.Exit(1) from None
+    typer.echo(f"Patient {patient}: the next {days} days from {now:%Y-%m-%d %H:%M} UTC")
+    for row in preview.table(lines):
+        typer.echo(row)
+
+
+@schedule_app.command("apply-defaults")
+def schedule_apply_defaults(
+    center: Annotated[
+        str | None,
+        typer.Option(help="Center slug, or NETWORK/CENTER; every center when omitted."),
+    ] = None,
+) -> None:
+    """Add each center's default templates and give every patient theirs; idempotent."""
+    from sqlalchemy import select
+
+    from c3n_bot.service import schedules
+    from c3n_bot.store.models import Patient
+
+    settings = _settings()
+    now = _now()
+    templates = created = seen = 0
+    with _session(settings) as db:
+        ids = [staff.find_center_id(db, center)] if center else sorted(staff.all_center_ids(db))
+        for center_id in ids:
+            templates += schedules.ensure_center_defaults(db, center_id=center_id, now=now)
+            query = select(Patient.id).where(Patient.center_id == center_id).order_by(Patient.id)
+            patient_ids = list(db.scalars(query))
+            # A few hundred patients at a time: flushed rows leave memory as the loop goes on.
+            for start in range(0, len(patient_ids), 500):
+                chunk = patient_ids[start : start + 500]
+                for row in db.scalars(select(Patient).where(Patient.id.in_(chunk))).all():
+                    created += len(schedules.apply_templates(db, patient=row, now=now))
+                    seen += 1
+    typer.echo(
+        f"{len(ids)} center(s): {templates} default template(s) added, "
+        f"{created} schedule(s) created for {seen} patient(s)."
+    )
 
 
 @app.command()

@@ -289,3 +289,15 @@ def settings(clean_env: Path, database_url: str) -> Settings:
 def now() -> datetime:
     """The fixed current time of a test: 2026-03-02 15:00 UTC."""
     return FIXED_NOW
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2id with minimal cost: the same algorithm and checks, a fraction of the time."""
+    from argon2 import PasswordHasher
+
+    from c3n_bot.service import staff
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(staff, "_hasher", cheap)
+    monkeypatch.setattr(staff, "_DUMMY_HASH", cheap.hash("not-a-real-password"))

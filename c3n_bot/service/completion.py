@@ -180,16 +180,20 @@ def _consents(
 def _visit_answer(
     db: Session, session: ConversationSession, event: SubmissionCompleted, now: datetime
 ) -> None:
+    # Imported here: visits imports this module (DUE_WITHIN) at its top.
+    from c3n_bot.service import visits
+
     appointment_id = session.state.get("values", {}).get("appointment_id")
     answer = (event.answers.get("attendance") or {}).get("code")
     appointment = db.get(Appointment, uuid.UUID(appointment_id)) if appointment_id else None
-    if appointment is None or answer is None:
-        return
+    closed = (AppointmentStatus.CANCELLED, AppointmentStatus.COMPLETED)
+    if appointment is None or answer is None or appointment.status in closed:
+        return  # a visit cancelled or held since the reminder went keeps its status
     if answer == "confirm":
-        appointment.status = AppointmentStatus.CONFIRMED
+        visits.confirm(db, appointment=appointment, now=now)
     else:
-        appointment.status = AppointmentStatus.RESCHEDULE_REQUESTED
-    appointment.updated_at = now
+        # A care-team task; the visit's reminders stay until staff move or cancel it.
+        visits.request_reschedule(db, appointment=appointment, session_id=session.id, now=now)
 
 
 def _rsvp(

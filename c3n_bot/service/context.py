@@ -9,6 +9,7 @@ from c3n_bot.config import SUPPORTED_LANGUAGES
 from c3n_bot.engine.prompts import fill
 from c3n_bot.i18n import Catalogs
 from c3n_bot.service.flows import FlowCatalog
+from c3n_bot.store.base import Channel
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Services:
     flows: FlowCatalog
     catalogs: Catalogs
     languages: tuple[str, ...] = SUPPORTED_LANGUAGES
+    # Channels this deployment can send on; scheduled work never picks another.
+    channels: frozenset[Channel] = frozenset(Channel)
 
     def translate(self, lang: str, text: str) -> str:
         """A source string in a language."""

@@ -11,7 +11,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from c3n_bot.service import audit
+from c3n_bot.service import audit, schedules
 from c3n_bot.service.patients import ContactIn, PatientIn, add_contact, create_patient
 from c3n_bot.service.staff import create_user
 from c3n_bot.store.base import Channel, Condition, Purpose, Relationship, Role
@@ -246,6 +246,13 @@ def seed_demo(db: Session, *, now: datetime) -> DemoSeed:
     for contact in contacts.values():
         _add_web_identity_and_consents(db, contact, declines[contact.id], now)
     db.flush()
+    # Each center starts with the default schedules by condition, and every patient gets them.
+    for center in centers.values():
+        schedules.ensure_center_defaults(db, center_id=center.id, now=now)
+    for patient in db.scalars(
+        select(Patient).where(Patient.center_id.in_([center.id for center in centers.values()]))
+    ):
+        schedules.apply_templates(db, patient=patient, now=now)
     seed = find_demo(db)
     assert seed is not None
     audit.record(

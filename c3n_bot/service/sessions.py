@@ -74,10 +74,13 @@ def active_session(db: Session, contact_id: uuid.UUID) -> ConversationSession | 
 
 
 def preferred_identity(
-    db: Session, contact: Contact, channel: Channel | None = None
+    db: Session,
+    contact: Contact,
+    channel: Channel | None = None,
+    available: frozenset[Channel] = frozenset(Channel),
 ) -> ChannelIdentity:
     """Where to reach a contact: the asked channel, else the one they last wrote from."""
-    usable = [i for i in contact.identities if i.stopped_at is None]
+    usable = [i for i in contact.identities if i.stopped_at is None and i.channel in available]
     if channel is not None:
         usable = [i for i in usable if i.channel == channel]
     if not usable:
@@ -321,6 +324,11 @@ def _context(
     )
 
 
+def _reads_previous(flow: Flow) -> bool:
+    texts = [rule.when for rule in flow.alerts] + [score.expr for score in flow.scores]
+    return any("prev." in text for text in texts)
+
+
 def _resume_context(
     db: Session, session: ConversationSession, services: Services, now: datetime
 ) -> Context:
@@ -328,9 +336,11 @@ def _resume_context(
     assert contact is not None
     links = _links(db, contact, session.patient_id)
     subjects = tuple(Subject(str(link.patient_id), link.patient.given_name) for link in links)
+    # Only flows whose rules read prev.<score> (a PUCAI rise) need the last report.
+    flow = services.flows.get(session.flow_id)
     previous = (
         completion.previous_scores(db, session.patient_id, session.flow_id)
-        if session.patient_id
+        if session.patient_id and _reads_previous(flow)
         else {}
     )
     return _context(
@@ -388,7 +398,7 @@ def start_waiting(db: Session, contact_id: uuid.UUID, services: Services, now: d
     waiting.status = DueStatus.DONE
     waiting.done_at = now
     try:
-        identity = preferred_identity(db, contact)
+        identity = preferred_identity(db, contact, available=services.channels)
     except StartError:
         waiting.status = DueStatus.CANCELLED
         waiting.reason = "no reachable channel"

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from c3n_bot.config import Settings
 from c3n_bot.i18n import shipped_catalogs
+from c3n_bot.service import due, nudges, schedules
 from c3n_bot.service import sessions as conversation_sessions
 from c3n_bot.service.clock import Clock, Task
 from c3n_bot.service.context import Services
@@ -52,7 +53,22 @@ def periodic_tasks(services: Services) -> list[tuple[str, Task]]:
     def expire_sessions(db: Session, now: datetime) -> int:
         return conversation_sessions.expire_due(db, now, services)
 
-    return [("expire_sessions", expire_sessions)]
+    def due_work(db: Session, now: datetime) -> int:
+        return due.run_due(db, now, services)
+
+    def nudge_silent(db: Session, now: datetime) -> int:
+        return nudges.nudge_silent(db, now, services)
+
+    # Slots first, then what is due (new slots included), nudges, then expiries.
+    return [
+        ("materialize_schedules", schedules.materialize),
+        ("run_due_work", due_work),
+        ("nudge_silent", nudge_silent),
+        ("expire_sessions", expire_sessions),
+    ]
+
+
+PACED = (Channel.TELEGRAM, Channel.SMS)
 
 
 def rate_limits(settings: Settings) -> dict[Channel, RateLimit]:
@@ -65,7 +81,16 @@ def rate_limits(settings: Settings) -> dict[Channel, RateLimit]:
 
 def build_services(settings: Settings) -> Services:
     """Flows from the configured folder and the shipped translations."""
-    return Services(flows=FlowCatalog.from_dir(settings.flows_path()), catalogs=shipped_catalogs())
+    channels = {Channel.WEB, Channel.CONSOLE}
+    if settings.telegram_enabled:
+        channels.add(Channel.TELEGRAM)
+    if settings.twilio_enabled:
+        channels.add(Channel.SMS)
+    return Services(
+        flows=FlowCatalog.from_dir(settings.flows_path()),
+        catalogs=shipped_catalogs(),
+        channels=frozenset(channels),
+    )
 
 
 @dataclass
@@ -90,22 +115,24 @@ class Runtime:
     ) -> Runtime:
         """Connect to the configured database."""
         engine = make_engine(settings.sqlalchemy_url)
+        all_senders = {**local_senders(), **(senders or {})}
         runtime = cls(
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
             services=build_services(settings),
             clock=clock,
-            senders={**local_senders(), **(senders or {})},
+            senders=all_senders,
         )
         event.listen(runtime.sessions, "after_commit", runtime._after_commit)
         event.listen(runtime.sessions, "after_rollback", runtime._after_rollback)
         return runtime
 
-    def dispatcher(self) -> Dispatcher:
-        """A dispatcher over this runtime's senders, woken when outbox rows are committed."""
+    def dispatcher(self, channels: Sequence[Channel] | None = None) -> Dispatcher:
+        """A dispatcher over some (default: all) senders, woken when outbox rows commit."""
+        chosen = {c: s for c, s in self.senders.items() if channels is None or c in channels}
         dispatcher = Dispatcher(
-            self.sessions, self.senders, self.clock, limits=rate_limits(self.settings)
+            self.sessions, chosen, self.clock, limits=rate_limits(self.settings)
         )
         self._dispatchers.append(dispatcher)
         return dispatcher
@@ -122,9 +149,18 @@ class Runtime:
         """The workers this process runs, in start order (stopped in reverse)."""
         workers: list[Worker] = []
         if dispatch:
-            dispatcher = self.dispatcher()
-            workers.append(dispatcher)
-            listener = self.listener(dispatcher.wake)
+            # One dispatcher per provider channel: pacing one never holds up another.
+            groups = [[c] for c in self.senders if c in PACED] + [
+                [c for c in self.senders if c not in PACED]
+            ]
+            dispatchers = [self.dispatcher(group) for group in groups if group]
+            workers.extend(dispatchers)
+
+            def wake_all() -> None:
+                for dispatcher in dispatchers:
+                    dispatcher.wake()
+
+            listener = self.listener(wake_all)
             if listener is not None:
                 workers.append(listener)
         if tick:

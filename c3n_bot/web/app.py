@@ -30,8 +30,10 @@ from c3n_bot.web import (
     webhooks_telegram,
     webhooks_twilio,
 )
+from c3n_bot.web.api import appointments as api_appointments
 from c3n_bot.web.api import enrollments as api_enrollments
 from c3n_bot.web.api import patients as api_patients
+from c3n_bot.web.api import schedules as api_schedules
 from c3n_bot.web.api import sessions as api_sessions
 from c3n_bot.web.deps import AppState, LoginRequired
 from c3n_bot.web.middleware import RequestContext
@@ -100,6 +102,8 @@ def create_app(
     app.include_router(api_patients.router, prefix="/api/v1")
     app.include_router(api_sessions.router, prefix="/api/v1")
     app.include_router(api_enrollments.router, prefix="/api/v1")
+    app.include_router(api_appointments.router, prefix="/api/v1")
+    app.include_router(api_schedules.router, prefix="/api/v1")
     _install_error_handlers(app)
     return app
 

@@ -6,6 +6,7 @@ layer and the channel webhooks do (one transaction per inbound message).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import uuid
 from dataclasses import dataclass
@@ -60,9 +61,9 @@ class Family:
 
 @pytest.fixture
 def services(settings: Settings) -> Services:
-    """The deployment's services, built as every process builds them, on the shipped flows."""
+    """The deployment's services on the shipped flows, with every channel able to send."""
     assert settings.flows_path() == data_dir("flows")
-    return build_services(settings)
+    return dataclasses.replace(build_services(settings), channels=frozenset(Channel))
 
 
 def _patient(db: Session, center: Center, name: str, born: date, now: datetime) -> Patient:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from c3n_bot.config import Settings
@@ -118,8 +119,19 @@ def world(db: Session, now: datetime) -> World:
 
 @pytest.fixture
 def client(settings: Settings, now: datetime) -> Iterator[TestClient]:
-    """The real app over the test database, at a fixed time."""
-    app = create_app(settings, clock=lambda: now)
+    """The real app over the test database, at a fixed time, with SMS configured.
+
+    The app never sends here (no embedded workers), so the credentials reach no provider;
+    they make SMS a channel this deployment can start flows on.
+    """
+    sms = settings.model_copy(
+        update={
+            "twilio_account_sid": "AC" + "0" * 32,
+            "twilio_auth_token": SecretStr("test-auth-token"),
+            "twilio_from": "+15005550006",
+        }
+    )
+    app = create_app(sms, clock=lambda: now)
     with TestClient(app, base_url="http://testserver") as test_client:
         yield test_client
 

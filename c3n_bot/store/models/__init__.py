@@ -23,7 +23,7 @@ from c3n_bot.store.models.people import (
     Patient,
 )
 from c3n_bot.store.models.registry import RegistryDelivery
-from c3n_bot.store.models.scheduling import Appointment, DueWork, Schedule
+from c3n_bot.store.models.scheduling import Appointment, DueWork, Schedule, ScheduleTemplate
 
 __all__ = [
     "Activity",
@@ -50,6 +50,7 @@ __all__ = [
     "RegistryDelivery",
     "Rsvp",
     "Schedule",
+    "ScheduleTemplate",
     "StaffCenter",
     "StaffUser",
     "Submission",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from c3n_bot.service import audit, patients
+from c3n_bot.service import audit, patients, schedules
 from c3n_bot.service.patients import PatientIn
 from c3n_bot.web.api.schemas import Page, PatientOut
 from c3n_bot.web.deps import ApiDep, DbDep, NowDep
@@ -21,6 +21,8 @@ def create_patient(
 ) -> PatientOut:
     """Create a patient with the contacts who will message for them."""
     patient = patients.create_patient(db, data=data, allowed_centers=principal.centers, now=now)
+    # The center's default schedules for the patient's condition start right away.
+    schedules.apply_templates(db, patient=patient, now=now)
     audit.record(
         db,
         actor=principal.actor(request),
