@@ -22,20 +22,15 @@ def insert_ignoring_duplicates(
 
 
 def insert_ignoring_duplicates_bulk(
-    db: Session, model: type[Base], rows: list[dict[str, Any]], *, chunk: int = 2_000
+    db: Session, model: type[Base], rows: list[dict[str, Any]]
 ) -> int:
     """Insert many rows, skipping those a unique constraint already holds; how many were new."""
     if not rows:
         return 0
     dialect = db.get_bind().dialect.name
     module = postgresql if dialect == "postgresql" else sqlite
-    table = model.__table__
     key = next(iter(model.__mapper__.primary_key))
-    created = 0
-    # SQLite allows 32766 bound parameters per statement: keep each chunk well below.
-    size = max(1, min(chunk, 30_000 // max(1, len(rows[0]))))
-    for start in range(0, len(rows), size):
-        statement = module.insert(table).values(rows[start : start + size])
-        statement = statement.on_conflict_do_nothing().returning(key)
-        created += len(db.execute(statement).all())
-    return created
+    # One statement compiled once, executed for all rows: SQLAlchemy batches the parameter
+    # sets ("insertmanyvalues") and still returns the keys of the rows actually inserted.
+    statement = module.insert(model.__table__).on_conflict_do_nothing().returning(key)
+    return len(db.execute(statement, rows).all())

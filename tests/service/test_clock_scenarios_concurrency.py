@@ -152,15 +152,13 @@ def test_two_clocks_ticking_the_same_minute_at_once_on_postgresql_never_duplicat
     # either writes a slot (a clock that finds nothing due goes on after a few seconds).
     meet, met = threading.Barrier(2), []
 
-    def meet_then_write(
-        db: Session, model: type[Base], rows: list[dict[str, Any]], *, chunk: int = 2_000
-    ) -> int:
+    def meet_then_write(db: Session, model: type[Base], rows: list[dict[str, Any]]) -> int:
         try:
             meet.wait(timeout=5)
             met.append(len(rows))
         except threading.BrokenBarrierError:
             pass
-        return insert_ignoring_duplicates_bulk(db, model, rows, chunk=chunk)
+        return insert_ignoring_duplicates_bulk(db, model, rows)
 
     monkeypatch.setattr(
         "c3n_bot.service.schedules.insert_ignoring_duplicates_bulk", meet_then_write
