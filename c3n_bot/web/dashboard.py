@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from c3n_bot.service import audit, patients
+from c3n_bot.service import patients
 from c3n_bot.web.deps import DbDep, NowDep, StaffDep
 from c3n_bot.web.templating import render
 
@@ -28,13 +28,6 @@ def patient_page(
 ) -> Response:
     """One patient's identity and contacts; every view is audited."""
     patient = patients.get_patient(db, patient_id=patient_id, allowed_centers=principal.centers)
-    audit.record(
-        db,
-        actor=principal.actor(request),
-        action="patient.view",
-        patient_id=patient.id,
-        center_id=patient.center_id,
-        now=now,
-    )
+    principal.audit(db, request, action="patient.view", patient=patient, now=now)
     db.commit()
     return render(request, "patient.html", {"staff": principal.user, "patient": patient})

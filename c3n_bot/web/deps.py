@@ -6,17 +6,17 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy.orm import Session, sessionmaker
 
 from c3n_bot.config import Settings
 from c3n_bot.service import staff
-from c3n_bot.service.audit import Actor
+from c3n_bot.service.audit import Actor, record
 from c3n_bot.service.context import Services
 from c3n_bot.store.base import Role
-from c3n_bot.store.models import StaffUser
+from c3n_bot.store.models import Patient, StaffUser
 
 
 @dataclass
@@ -80,6 +80,29 @@ class Principal:
         """The audit actor for this principal."""
         ip = request.client.host if request.client else None
         return Actor(type=self.via, id=str(self.user.id), ip=ip)
+
+    def audit(
+        self,
+        db: Session,
+        request: Request,
+        *,
+        action: str,
+        patient: Patient,
+        now: datetime,
+        subject: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        """Record that this principal viewed or changed a patient's data."""
+        record(
+            db,
+            actor=self.actor(request),
+            action=action,
+            patient_id=patient.id,
+            center_id=patient.center_id,
+            subject=subject,
+            detail=detail,
+            now=now,
+        )
 
 
 class LoginRequired(Exception):

@@ -260,12 +260,6 @@ def _audit(
     patient: Patient,
     now: datetime,
 ) -> None:
-    audit.record(
-        db,
-        actor=principal.actor(request),
-        action=action,
-        patient_id=patient.id,
-        center_id=patient.center_id,
-        subject=str(appointment.id),
-        now=now,
+    principal.audit(
+        db, request, action=action, patient=patient, now=now, subject=str(appointment.id)
     )

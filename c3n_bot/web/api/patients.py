@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from c3n_bot.service import audit, patients, schedules
+from c3n_bot.service import patients, schedules
 from c3n_bot.service.patients import PatientIn
 from c3n_bot.web.api.schemas import Page, PatientOut
 from c3n_bot.web.deps import ApiDep, DbDep, NowDep
@@ -23,14 +23,7 @@ def create_patient(
     patient = patients.create_patient(db, data=data, allowed_centers=principal.centers, now=now)
     # The center's default schedules for the patient's condition start right away.
     schedules.apply_templates(db, patient=patient, now=now)
-    audit.record(
-        db,
-        actor=principal.actor(request),
-        action="patient.create",
-        patient_id=patient.id,
-        center_id=patient.center_id,
-        now=now,
-    )
+    principal.audit(db, request, action="patient.create", patient=patient, now=now)
     db.commit()
     fresh = patients.get_patient(db, patient_id=patient.id, allowed_centers=principal.centers)
     return PatientOut.of(fresh)
@@ -58,13 +51,6 @@ def get_patient(
 ) -> PatientOut:
     """One patient with contacts; 404 when absent or outside the caller's centers."""
     patient = patients.get_patient(db, patient_id=patient_id, allowed_centers=principal.centers)
-    audit.record(
-        db,
-        actor=principal.actor(request),
-        action="patient.view",
-        patient_id=patient.id,
-        center_id=patient.center_id,
-        now=now,
-    )
+    principal.audit(db, request, action="patient.view", patient=patient, now=now)
     db.commit()
     return PatientOut.of(patient)

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from c3n_bot.service import audit, patients, preview, schedules, timing
+from c3n_bot.service import patients, preview, schedules, timing
 from c3n_bot.service.errors import InvalidInput, NotFound
 from c3n_bot.store.models import DueWork, Patient, Schedule
 from c3n_bot.store.models.scheduling import DueStatus
@@ -261,14 +261,13 @@ def _audit(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Record who did what to whose schedules, and commit the request's work with it."""
-    audit.record(
+    principal.audit(
         db,
-        actor=principal.actor(request),
+        request,
         action=action,
-        patient_id=patient.id,
-        center_id=patient.center_id,
+        patient=patient,
+        now=now,
         subject=str(schedule.id) if schedule is not None else None,
         detail=dict(detail) if detail else None,
-        now=now,
     )
     db.commit()
