@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +23,7 @@ from c3n_bot.engine.events import (
     SubmissionCompleted,
     TextInput,
 )
+from c3n_bot.engine.json_copy import copy_json
 from c3n_bot.engine.parsing import Command, match_option, number_from_text, parse_command
 from c3n_bot.engine.parsing import LabelledOption as Labelled
 from c3n_bot.engine.scoring import compute_scores, environment, fired_alerts, is_enabled
@@ -65,7 +65,7 @@ def start(flow: Flow, ctx: Context, now: datetime) -> Step:
 
 def resume(flow: Flow, state: dict[str, Any], reply: Input, ctx: Context, now: datetime) -> Step:
     """Take one reply; never raises for any text, and always yields a reply while active."""
-    state = copy.deepcopy(state)
+    state = copy_json(state)
     events: list[Event] = []
     if state.get("ended"):
         return Step(state, events)
@@ -97,7 +97,7 @@ def resume(flow: Flow, state: dict[str, Any], reply: Input, ctx: Context, now: d
 
 def reprompt(flow: Flow, state: dict[str, Any], ctx: Context, *, nudge: bool = False) -> Step:
     """Ask the current question again (after a language switch, or as a nudge)."""
-    state = copy.deepcopy(state)
+    state = copy_json(state)
     state["lang"] = ctx.lang
     prefix = ctx.translate(messages.NUDGE) + "\n" if nudge else ""
     if state.get("ended"):
@@ -308,14 +308,14 @@ def _conclude(
     scores, bands = compute_scores(flow, state["answers"], ctx.previous_scores)
     env = environment(state["answers"], scores, ctx.previous_scores)
     _raise(state, fired_alerts(flow.alerts, env, set(state["fired"])), ctx, events)
-    events.append(SubmissionCompleted(status, copy.deepcopy(state["answers"]), scores, bands))
+    events.append(SubmissionCompleted(status, copy_json(state["answers"]), scores, bands))
     return scores, bands
 
 
 def _close(
     flow: Flow, state: dict[str, Any], ctx: Context, now: datetime, reason: str, status: str
 ) -> Step:
-    state = copy.deepcopy(state)
+    state = copy_json(state)
     events: list[Event] = []
     if state.get("ended"):
         return Step(state, events)

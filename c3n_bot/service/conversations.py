@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session, joinedload
 
 from c3n_bot.engine.events import ChoiceInput, Input, MessageOut, TextInput
 from c3n_bot.service import enrollment, sessions, texts
@@ -175,14 +175,21 @@ def _answered_today(db: Session, inbound: Inbound, now: datetime) -> bool:
     return recent is not None
 
 
-def _identity(db: Session, channel: Channel, address: str) -> ChannelIdentity | None:
-    # The row lock serialises concurrent messages of one contact (SQLite: BEGIN IMMEDIATE).
-    query = (
-        select(ChannelIdentity)
-        .where(ChannelIdentity.channel == channel, ChannelIdentity.address == address)
-        .with_for_update()
+# The row lock serialises concurrent messages of one contact (SQLite: BEGIN IMMEDIATE).
+# Built once: every webhook runs it.
+_IDENTITY = (
+    select(ChannelIdentity)
+    .where(
+        ChannelIdentity.channel == bindparam("channel"),
+        ChannelIdentity.address == bindparam("address"),
     )
-    return db.scalar(query)
+    .options(joinedload(ChannelIdentity.contact, innerjoin=True))
+    .with_for_update()
+)
+
+
+def _identity(db: Session, channel: Channel, address: str) -> ChannelIdentity | None:
+    return db.scalar(_IDENTITY, {"channel": channel, "address": address})
 
 
 def _dispatch(

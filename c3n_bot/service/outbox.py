@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import Table, insert, text
 from sqlalchemy.orm import Session
 
 from c3n_bot.engine.events import MessageOut
@@ -32,7 +31,7 @@ def enqueue(
     not_before: datetime | None = None,
     dedupe_key: str | None = None,
     force: bool = False,
-) -> OutboxMessage:
+) -> int:
     """Add one outbound message to a known identity."""
     return enqueue_to(
         db,
@@ -62,31 +61,40 @@ def enqueue_to(
     not_before: datetime | None = None,
     dedupe_key: str | None = None,
     extra: dict[str, Any] | None = None,
-) -> OutboxMessage:
-    """Add one outbound message to an address (an unenrolled sender has no identity yet)."""
-    row = OutboxMessage(
-        channel=channel,
-        address=address,
-        identity_id=identity.id if identity else None,
-        contact_id=identity.contact_id if identity else None,
-        session_id=session_id,
-        kind=kind,
-        priority=PRIORITY.get(kind, 0),
-        body=message.text,
-        payload={
-            "choices": [asdict(choice) for choice in message.choices],
+) -> int:
+    """Add one outbound message to an address (an unenrolled sender has no identity yet);
+    returns its id."""
+    row = {
+        "channel": channel,
+        "address": address,
+        "identity_id": identity.id if identity else None,
+        "contact_id": identity.contact_id if identity else None,
+        "session_id": session_id,
+        "kind": kind,
+        "priority": PRIORITY.get(kind, 0),
+        "body": message.text,
+        "payload": {
+            "choices": [
+                {"item_id": c.item_id, "code": c.code, "label": c.label, "number": c.number}
+                for c in message.choices
+            ],
             "hint": message.hint,
             "show_options": message.show_options,
             **(extra or {}),
         },
-        dedupe_key=dedupe_key,
-        status=OutboxStatus.PENDING,
-        next_attempt_at=not_before or now,
-        created_at=now,
-    )
-    db.add(row)
+        "dedupe_key": dedupe_key,
+        "status": OutboxStatus.PENDING,
+        "next_attempt_at": not_before or now,
+        "created_at": now,
+        "attempts": 0,
+    }
+    outbox_id: int = db.execute(_INSERT, row).scalar_one()
     _notify_on_commit(db)
-    return row
+    return outbox_id
+
+
+# One statement for every message (a Core insert: no unit-of-work bookkeeping per reply).
+_INSERT = insert(cast(Table, OutboxMessage.__table__)).returning(OutboxMessage.id)
 
 
 def _notify_on_commit(db: Session) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, cast
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -15,10 +16,17 @@ def insert_ignoring_duplicates(
     db: Session, model: type[Base], values: dict[str, Any], *, returning: Any
 ) -> Any | None:
     """Insert one row unless a unique constraint already holds it; the new key, or None."""
-    dialect = db.get_bind().dialect.name
+    statement = _insert_or_ignore(db.get_bind().dialect.name, model, returning)
+    return db.execute(statement, values).scalar_one_or_none()
+
+
+@functools.cache
+def _insert_or_ignore(dialect: str, model: type[Base], returning: Any) -> Insert:
+    # Built once per table: a webhook's hot path should not rebuild and re-key a statement.
     module = postgresql if dialect == "postgresql" else sqlite
-    statement: Insert = module.insert(model).values(**values).on_conflict_do_nothing()
-    return db.execute(statement.returning(returning)).scalar_one_or_none()
+    table = cast(Table, model.__table__)
+    statement: Insert = module.insert(table).on_conflict_do_nothing().returning(returning)
+    return statement
 
 
 def insert_ignoring_duplicates_bulk(

@@ -20,6 +20,7 @@ from c3n_bot.channels.registry import build_receivers, build_senders, register_w
 from c3n_bot.config import Settings
 from c3n_bot.service.delivery import Sender
 from c3n_bot.service.errors import Conflict, InvalidInput, NotFound
+from c3n_bot.service.inbound_queue import InboundQueue
 from c3n_bot.service.workers import Runtime, system_clock
 from c3n_bot.store.base import Channel
 from c3n_bot.web import (
@@ -74,11 +75,17 @@ def create_app(
         finally:
             for worker in reversed(workers):
                 worker.stop()
+            inbound.stop()
             runtime.engine.dispose()
 
     app = FastAPI(title="c3n-bot", version="0.1.0", lifespan=lifespan, docs_url="/docs")
+    inbound = InboundQueue(runtime.sessions, runtime.services)
     app.state.c3n = AppState(
-        settings=settings, sessions=runtime.sessions, clock=clock, services=runtime.services
+        settings=settings,
+        sessions=runtime.sessions,
+        clock=clock,
+        services=runtime.services,
+        inbound=inbound,
     )
     app.add_middleware(
         SessionMiddleware,

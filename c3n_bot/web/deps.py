@@ -15,6 +15,7 @@ from c3n_bot.config import Settings
 from c3n_bot.service import staff
 from c3n_bot.service.audit import Actor, record
 from c3n_bot.service.context import Services
+from c3n_bot.service.inbound_queue import InboundQueue
 from c3n_bot.store.base import Role
 from c3n_bot.store.models import Patient, StaffUser
 
@@ -27,6 +28,7 @@ class AppState:
     sessions: sessionmaker[Session]
     clock: Callable[[], datetime]
     services: Services
+    inbound: InboundQueue
 
 
 def app_state(request: Request) -> AppState:
@@ -41,7 +43,7 @@ def get_db(request: Request) -> Iterator[Session]:
         yield db
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     """The current time, from the injected clock."""
     return app_state(request).clock()
 
@@ -50,7 +52,7 @@ DbDep = Annotated[Session, Depends(get_db)]
 NowDep = Annotated[datetime, Depends(get_now)]
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     """Flows and translations."""
     return app_state(request).services
 

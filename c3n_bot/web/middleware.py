@@ -16,6 +16,7 @@ log = logging.getLogger("c3n_bot.http")
 
 REQUESTS = Counter("c3n_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram("c3n_http_request_seconds", "HTTP request duration", ["method", "route"])
+ROUTE_KEY = "c3n.route"
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -34,6 +35,9 @@ class RequestContext:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        # Filled by a LeanRoute (web.routes); FastAPI's own routes set scope["route"].
+        selected: dict[str, str] = {}
+        scope[ROUTE_KEY] = selected
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -47,7 +51,7 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             # The route template, never the raw path: paths and queries may carry identifiers.
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = getattr(scope.get("route"), "path", None) or selected.get("path", "unmatched")
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
             log.info(

@@ -5,17 +5,16 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from starlette.responses import Response
 
 from c3n_bot.channels.telegram import WEBHOOK_PATH, parse_update
-from c3n_bot.service.context import Services
-from c3n_bot.service.conversations import Inbound, handle_inbound
-from c3n_bot.web.deps import DbDep, NowDep, ServicesDep, app_state
+from c3n_bot.service.conversations import Inbound, Outcome
+from c3n_bot.web.deps import AppState, app_state
+from c3n_bot.web.routes import add_lean_post
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -47,27 +46,25 @@ async def update_json(request: Request) -> dict[str, Any]:
     return update
 
 
-UpdateDep = Annotated[dict[str, Any], Depends(update_json)]
-
-
-@router.post(WEBHOOK_PATH, dependencies=[Depends(verify_secret)], include_in_schema=False)
-def telegram_webhook(
-    update: UpdateDep, db: DbDep, now: NowDep, services: ServicesDep
-) -> dict[str, bool]:
+async def telegram_webhook(request: Request) -> Response:
     """Act on an update once; a replay is a duplicate and still 200 (Telegram stops resending)."""
-    inbound = parse_update(update)
+    verify_secret(request)
+    inbound = parse_update(await update_json(request))
     if inbound is not None:
-        hand_over(db, inbound, services, now)
-    return {"ok": True}
+        await hand_over(app_state(request), inbound)
+    return Response(b'{"ok":true}', media_type="application/json")
 
 
-def hand_over(db: Session, inbound: Inbound, services: Services, now: datetime) -> None:
-    """One transaction; 503 while the database is unreachable, so Telegram delivers it again."""
+add_lean_post(router, WEBHOOK_PATH, telegram_webhook)
+
+
+async def hand_over(state: AppState, inbound: Inbound) -> Outcome:
+    """Stored and answered before the 200; 503 while the database is unreachable, so the
+    provider delivers the message again."""
     try:
-        handle_inbound(db, inbound=inbound, services=services, now=now)
-        db.commit()
-    except OperationalError:  # the request's session is closed (rolled back) by get_db
-        log.warning("telegram.webhook_database_unavailable")
+        return await state.inbound.handle(inbound, state.clock())
+    except OperationalError:
+        log.warning("webhook.database_unavailable", extra={"channel": inbound.channel.value})
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, detail="database unavailable"
         ) from None

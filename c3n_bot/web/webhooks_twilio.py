@@ -14,10 +14,12 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 from twilio.request_validator import RequestValidator
 
-from c3n_bot.service import conversations, receipts
+from c3n_bot.service import receipts
 from c3n_bot.service.conversations import Inbound
 from c3n_bot.store.base import Channel
-from c3n_bot.web.deps import DbDep, NowDep, ServicesDep, app_state
+from c3n_bot.web.deps import DbDep, NowDep, app_state
+from c3n_bot.web.routes import add_lean_post
+from c3n_bot.web.webhooks_telegram import hand_over
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/webhooks/twilio", include_in_schema=False)
@@ -50,9 +52,9 @@ async def signed_form(request: Request) -> dict[str, str]:
 SignedForm = Annotated[dict[str, str], Depends(signed_form)]
 
 
-@router.post("/sms")
-def inbound_sms(form: SignedForm, db: DbDep, now: NowDep, services: ServicesDep) -> Response:
+async def inbound_sms(request: Request) -> Response:
     """An incoming SMS, recorded once and handed to the service; Twilio gets empty TwiML."""
+    form = await signed_form(request)
     sid, sender = _required(form, "MessageSid"), _required(form, "From")
     twiml = Response(EMPTY_TWIML, media_type="text/xml")
     if not E164.fullmatch(sender):  # short codes and alphanumeric senders get nothing back
@@ -61,8 +63,14 @@ def inbound_sms(form: SignedForm, db: DbDep, now: NowDep, services: ServicesDep)
     inbound = Inbound(
         channel=Channel.SMS, address=sender, provider_message_id=sid, text=form.get("Body", "")
     )
-    handle = partial(conversations.handle_inbound, db, inbound=inbound, services=services, now=now)
-    return _in_transaction(db, handle) or twiml
+    try:
+        await hand_over(app_state(request), inbound)
+    except HTTPException as exc:  # Twilio retries on a 503 with an empty body
+        return Response(status_code=exc.status_code)
+    return twiml
+
+
+add_lean_post(router, f"{router.prefix}/sms", inbound_sms)
 
 
 @router.post("/status", status_code=status.HTTP_204_NO_CONTENT)

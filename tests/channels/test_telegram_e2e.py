@@ -388,11 +388,10 @@ def test_after_stop_nothing_more_is_sent(tg: TelegramWorld) -> None:
     with tg.sessions.begin() as db:  # a due prompt written by a clock that missed the stop
         identity = db.scalar(select(ChannelIdentity).where(ChannelIdentity.address == str(CHAT)))
         assert identity is not None and identity.stopped_at is not None
-        row = enqueue(
+        row_id = enqueue(
             db, identity=identity, message=MessageOut("Due"), kind="prompt", now=tg.clock()
         )
         db.flush()
-        row_id = row.id
     tg.drain()
     assert len(tg.api.sent) == sent, stop_reply
     with tg.sessions() as db:

@@ -362,11 +362,11 @@ def test_stop_mid_flow_closes_the_session_and_silences_the_number(
 
 def _pending_web_row(db: Session, family: Family, now: datetime) -> int:
     """A pending row for the teen's web identity, written as any other part would."""
-    row = enqueue(
+    row_id = enqueue(
         db, identity=family.teen_web, message=MessageOut(text="web note"), kind="reply", now=now
     )
     db.commit()
-    return row.id
+    return row_id
 
 
 def test_stop_without_answers_leaves_no_submission(

@@ -170,7 +170,7 @@ def _enqueue(
 ) -> int:
     with sessions.begin() as db:
         identity = db.get(ChannelIdentity, identity_id) if identity_id else None
-        row = enqueue_to(
+        row_id = enqueue_to(
             db,
             channel=channel,
             address=identity.address if identity else address,
@@ -182,7 +182,7 @@ def _enqueue(
             extra=extra,
         )
         db.flush()
-        return row.id
+        return row_id
 
 
 def _identity(sessions: sessionmaker[Session], now: datetime, address: str) -> uuid.UUID:
@@ -736,7 +736,7 @@ def test_two_dispatchers_never_send_a_row_twice(
     ids = []
     with sessions.begin() as db:
         for n in range(200):
-            row = enqueue_to(
+            row_id = enqueue_to(
                 db,
                 channel=Channel.TELEGRAM,
                 address=str(7000 + n % 37),
@@ -746,7 +746,7 @@ def test_two_dispatchers_never_send_a_row_twice(
                 now=now,
             )
             db.flush()
-            ids.append(row.id)
+            ids.append(row_id)
     engines = [make_engine(sqlalchemy_url(database_url)) for _ in range(2)]  # two "processes"
     senders = [FakeSender(Channel.TELEGRAM, pause=0.0005) for _ in engines]
     dispatchers = [
@@ -824,7 +824,7 @@ def test_a_commit_wakes_a_started_dispatcher_at_once(
     try:
         assert observed[0].passes.wait(POLL_DEADLINE)  # first pass done: idle for a minute
         with runtime.sessions() as db:
-            row = enqueue_to(
+            row_id = enqueue_to(
                 db,
                 channel=Channel.WEB,
                 address="web-visitor",
@@ -835,7 +835,7 @@ def test_a_commit_wakes_a_started_dispatcher_at_once(
             )
             db.commit()
         took = _wait_until(
-            lambda: _status(runtime.sessions, row.id) == OutboxStatus.SENT, WAKE_DEADLINE
+            lambda: _status(runtime.sessions, row_id) == OutboxStatus.SENT, WAKE_DEADLINE
         )
         assert took < WAKE_DEADLINE
         assert (runtime.listener(lambda: None) is None) == (backend == "sqlite")
@@ -894,7 +894,7 @@ def test_a_commit_in_another_process_wakes_the_worker_through_notify(
         assert notified.acquire(timeout=POLL_DEADLINE)  # the call made once LISTEN is on
         # The web process: another engine, whose commits the worker's session hook never sees.
         with sessions() as db:
-            row = enqueue_to(
+            row_id = enqueue_to(
                 db,
                 channel=Channel.WEB,
                 address="web-visitor",
@@ -905,7 +905,7 @@ def test_a_commit_in_another_process_wakes_the_worker_through_notify(
             )
             db.commit()
         assert notified.acquire(timeout=WAKE_DEADLINE)
-        took = _wait_until(lambda: _status(sessions, row.id) == OutboxStatus.SENT, WAKE_DEADLINE)
+        took = _wait_until(lambda: _status(sessions, row_id) == OutboxStatus.SENT, WAKE_DEADLINE)
         assert took < WAKE_DEADLINE
     finally:
         listener.stop()

@@ -1,0 +1,143 @@
+"""The webhooks' writer: many messages to a transaction, in arrival order, each answered
+only after its commit, and one bad message failing nobody else."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from c3n_bot.service.context import Services
+from c3n_bot.service.conversations import Inbound, Outcome, handle_inbound
+from c3n_bot.service.inbound_queue import InboundQueue
+from c3n_bot.store.db import make_session_factory
+from c3n_bot.store.models import ConversationSession, InboundMessage, OutboxMessage
+from tests.service.conftest import Family, new_message_id
+
+
+class Gate:
+    """Holds the writer inside its first message until released, so that the next messages
+    queue up and are taken together; can make one message fail."""
+
+    def __init__(self, fail_text: str | None = None) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail_text = fail_text
+        self._first = True
+
+    def __call__(self, db: Session, *, inbound: Inbound, **kwargs: Any) -> Outcome:
+        if self._first:
+            self._first = False
+            self.entered.set()
+            assert self.release.wait(10)
+        if inbound.text == self.fail_text:
+            raise RuntimeError("a message the service cannot handle")
+        return handle_inbound(db, inbound=inbound, **kwargs)
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def queue_and_gate(
+    sessions: sessionmaker[Session], services: Services, request: pytest.FixtureRequest
+) -> Iterator[tuple[InboundQueue, Gate]]:
+    gate = Gate(getattr(request, "param", None))
+    writer = InboundQueue(sessions, services, handle=gate)
+    yield writer, gate
+    gate.release.set()
+    writer.stop()
+
+
+def _message(family: Family, text: str) -> Inbound:
+    identity = family.teen_sms
+    return Inbound(
+        channel=identity.channel,
+        address=identity.address,
+        provider_message_id=new_message_id(),
+        text=text,
+    )
+
+
+async def _send_while_held(
+    writer: InboundQueue, gate: Gate, messages: list[Inbound], now: datetime
+) -> list[Outcome | BaseException]:
+    first = asyncio.ensure_future(writer.handle(messages[0], now))
+    assert await asyncio.to_thread(gate.entered.wait, 10)
+    rest = [asyncio.ensure_future(writer.handle(m, now)) for m in messages[1:]]
+    await asyncio.sleep(0)  # every later message is queued behind the held one
+    gate.release.set()
+    return list(await asyncio.gather(first, *rest, return_exceptions=True))
+
+
+def test_messages_of_one_contact_are_handled_in_arrival_order(
+    queue_and_gate: tuple[InboundQueue, Gate],
+    family: Family,
+    sessions: sessionmaker[Session],
+    now: datetime,
+) -> None:
+    writer, gate = queue_and_gate
+    messages = [_message(family, "PHQ9")] + [_message(family, "1") for _ in range(4)]
+    outcomes = asyncio.run(_send_while_held(writer, gate, messages, now))
+    assert outcomes == [Outcome.STARTED] + [Outcome.ANSWERED] * 4
+    with sessions() as db:
+        session = db.scalar(select(ConversationSession))
+        assert session is not None
+        # Four answers recorded, in order: the fifth question is the one now awaited.
+        assert len(session.state["answers"]) == 4
+        assert db.scalar(select(func.count()).select_from(InboundMessage)) == 5
+
+
+@pytest.mark.parametrize("queue_and_gate", ["boom"], indirect=True)
+def test_a_failing_message_fails_only_its_own_request(
+    queue_and_gate: tuple[InboundQueue, Gate],
+    family: Family,
+    sessions: sessionmaker[Session],
+    now: datetime,
+) -> None:
+    writer, gate = queue_and_gate
+    messages = [_message(family, "HELP"), _message(family, "boom"), _message(family, "INFO")]
+    first, failed, last = asyncio.run(_send_while_held(writer, gate, messages, now))
+    assert (first, last) == (Outcome.KEYWORD, Outcome.KEYWORD)
+    assert isinstance(failed, RuntimeError)
+    with sessions() as db:
+        stored = db.scalars(select(InboundMessage.provider_message_id)).all()
+        assert sorted(stored) == sorted(
+            [messages[0].provider_message_id, messages[2].provider_message_id]
+        )
+        assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 2
+
+
+def test_a_replay_in_the_same_batch_is_a_duplicate(
+    queue_and_gate: tuple[InboundQueue, Gate],
+    family: Family,
+    sessions: sessionmaker[Session],
+    now: datetime,
+) -> None:
+    writer, gate = queue_and_gate
+    message = _message(family, "HELP")
+    outcomes = asyncio.run(_send_while_held(writer, gate, [message] * 3, now))
+    assert outcomes == [Outcome.KEYWORD, Outcome.DUPLICATE, Outcome.DUPLICATE]
+    with sessions() as db:
+        assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_a_blocking_caller_waits_for_the_commit(
+    sessions: sessionmaker[Session], services: Services, family: Family, now: datetime
+) -> None:
+    writer = InboundQueue(sessions, services)
+    try:
+        assert writer.handle_now(_message(family, "HELP"), now) == Outcome.KEYWORD
+        with sessions() as db:  # committed before handle_now returned
+            assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+    finally:
+        writer.stop()
+    writer.stop()  # stopping twice is harmless
