@@ -40,6 +40,7 @@ COMMANDS = {
     ("user", "create"): "staff user",
     ("api-key",): "API keys",
     ("api-key", "create"): "API key",
+    ("export",): "for the registry",
 }
 
 

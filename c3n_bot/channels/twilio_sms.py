@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from dataclasses import replace
 from typing import Any
@@ -17,7 +16,7 @@ from c3n_bot.channels.sms_encoding import sms_body
 from c3n_bot.channels.sms_split import split_for_sms
 from c3n_bot.channels.text import render_text
 from c3n_bot.config import Settings
-from c3n_bot.service.delivery import Outgoing, SendResult
+from c3n_bot.service.delivery import Outgoing, SendResult, parse_retry_after
 from c3n_bot.store.base import Channel
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,6 @@ TIMEOUT_SECONDS = 15.0
 RATE_LIMITED = 20429
 UNSUBSCRIBED = 21610
 STATUS_PATH = "/webhooks/twilio/status"
-MAX_RETRY_AFTER = 3600.0
 
 
 class TwilioSender:
@@ -146,14 +144,3 @@ def classify_error(exc: Exception, *, retry_after: float | None = None) -> SendR
         detail=detail,
         stop_identity=code == UNSUBSCRIBED,
     )
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header in seconds (at most an hour); None if absent or a date."""
-    try:
-        seconds = float(value) if value else None
-    except ValueError:
-        return None
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return None
-    return min(seconds, MAX_RETRY_AFTER)

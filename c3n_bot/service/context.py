@@ -14,13 +14,15 @@ from c3n_bot.store.base import Channel
 
 @dataclass(frozen=True)
 class Services:
-    """The flow catalog and the translation catalogs."""
+    """The flow catalog, the translation catalogs, the sending channels and the FHIR sinks."""
 
     flows: FlowCatalog
     catalogs: Catalogs
     languages: tuple[str, ...] = SUPPORTED_LANGUAGES
     # Channels this deployment can send on; scheduled work never picks another.
     channels: frozenset[Channel] = frozenset(Channel)
+    # Names of the FHIR servers that receive every submission (C3N_FHIR_SINKS).
+    sinks: tuple[str, ...] = ()
 
     def translate(self, lang: str, text: str) -> str:
         """A source string in a language."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from c3n_bot.store.base import Channel
+
+MAX_RETRY_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -85,3 +88,14 @@ class LocalSender:
 def local_senders() -> dict[Channel, Sender]:
     """Senders that need no credentials."""
     return {Channel.WEB: LocalSender(Channel.WEB), Channel.CONSOLE: LocalSender(Channel.CONSOLE)}
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header in seconds (at most an hour); None if absent or a date."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Execution option of a connection that only reads (see snapshot_session).
+READ_SNAPSHOT = "c3n_read_snapshot"
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -44,9 +48,31 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_on_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can
     # fail with SQLITE_BUSY without waiting, whereas this one waits for the busy timeout.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read-only snapshot must not take it: an export would stop every writer for minutes.
+    if connection.get_execution_options().get(READ_SNAPSHOT):
+        connection.exec_driver_sql("BEGIN DEFERRED")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def snapshot_session(engine: Engine) -> Iterator[Session]:
+    """A session for long reads (exports) that sees one snapshot and never blocks writers.
+
+    SQLite: a deferred transaction, a WAL reader beside the writer. PostgreSQL: REPEATABLE
+    READ, READ ONLY. Either way a count and the rows it counted agree.
+    """
+    if engine.dialect.name == "sqlite":
+        options: dict[str, Any] = {READ_SNAPSHOT: True}
+    else:
+        options = {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True}
+    with (
+        engine.connect() as connection,
+        Session(bind=connection.execution_options(**options)) as db,
+    ):
+        yield db

@@ -11,7 +11,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from c3n_bot.web import webhooks_twilio
 from c3n_bot.web.app import create_app
 from tests.builders import link, make_contact, make_patient
 from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, FakeTwilioApi, guard_loopback
+from tests.fakes.limits import MovableClock
 from tests.fakes.twilio import SERVICE_NUMBER
 from tests.fakes.twilio_wire import inbound_form
 
@@ -55,19 +56,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 @pytest.fixture(autouse=True)
 def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
     guard_loopback(monkeypatch)
-
-
-class MovableClock:
-    """The app's and the dispatcher's clock; only the test moves it."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 @dataclass

@@ -19,9 +19,9 @@ from twilio.base.exceptions import TwilioRestException
 
 from c3n_bot.channels.sms_encoding import segments
 from c3n_bot.channels.sms_split import fits
-from c3n_bot.channels.twilio_sms import TwilioSender, classify_error, parse_retry_after
+from c3n_bot.channels.twilio_sms import TwilioSender, classify_error
 from c3n_bot.config import Settings
-from c3n_bot.service.delivery import Outgoing, SendResult
+from c3n_bot.service.delivery import Outgoing, SendResult, parse_retry_after
 from c3n_bot.store.base import Channel
 from tests.fakes import TEST_ACCOUNT_SID, FakeTwilioApi, LoopbackServer, guard_loopback
 from tests.fakes.server import Request, Response

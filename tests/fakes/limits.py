@@ -1,9 +1,10 @@
-"""A sliding one-second window, the rate limit both fake APIs enforce, and a clock for it."""
+"""A sliding one-second window, the rate limit both fake APIs enforce, and clocks for tests."""
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from datetime import datetime, timedelta
 
 
 class SlidingWindow:
@@ -42,3 +43,17 @@ class ManualClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+class MovableClock:
+    """Aware wall time for the app and its workers; only the test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move on by a timedelta's keywords (seconds=..., minutes=...)."""
+        self.now += timedelta(**delta)

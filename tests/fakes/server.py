@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Protocol, Self, TypeVar
@@ -49,6 +50,7 @@ class Response:
     status: int
     body: bytes = b""
     content_type: str = "application/json"
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 def json_response(status: int, payload: object) -> Response:
@@ -107,6 +109,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(response.body)
 
@@ -135,6 +139,11 @@ class _Server(ThreadingHTTPServer):
             self._connections.add(request)
             self._handler_threads = [t for t in self._handler_threads if t.is_alive()] + [thread]
         thread.start()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that goes away mid-request (a killed process) is not the fake's error.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
         with self._lock:
