@@ -76,6 +76,7 @@ class _CenterSpec:
     slug: str
     name: str
     timezone: str
+    on_call_phone: str  # paged by SMS when an urgent alert is not acknowledged in time
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,8 @@ class _Family:
 
 
 CENTERS = (
-    _CenterSpec("riverside", "Riverside Children's", "America/New_York"),
-    _CenterSpec("pacific", "Pacific Pediatrics", "America/Los_Angeles"),
+    _CenterSpec("riverside", "Riverside Children's", "America/New_York", "+12125550190"),
+    _CenterSpec("pacific", "Pacific Pediatrics", "America/Los_Angeles", "+12135550191"),
 )
 BOTH = ("riverside", "pacific")
 STAFF = (
@@ -273,6 +274,8 @@ def _add_center(db: Session, network: Network, spec: _CenterSpec, now: datetime)
         slug=spec.slug,
         timezone=spec.timezone,
         crisis_resources=dict(CRISIS_RESOURCES),
+        on_call_channel=Channel.SMS,
+        on_call_address=spec.on_call_phone,
         created_at=now,
     )
     db.add(center)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.interfaces import LoaderOption
 
 from c3n_bot.service import validation
@@ -148,12 +148,42 @@ def list_patients(
     return db.scalars(query).all()
 
 
+def search_patients(
+    db: Session,
+    *,
+    allowed_centers: set[uuid.UUID],
+    text: str = "",
+    offset: int = 0,
+    limit: int = 50,
+) -> Sequence[Patient]:
+    """Patients of the caller's centers by family and given name; `text` matches an external
+    id exactly or the start of a family or given name (any case)."""
+    query = select(Patient).where(Patient.center_id.in_(allowed_centers))
+    text = text.strip()
+    if text:
+        query = query.where(
+            (Patient.external_id == text)
+            | Patient.family_name.istartswith(text, autoescape=True)
+            | Patient.given_name.istartswith(text, autoescape=True)
+        )
+    query = query.order_by(Patient.family_name, Patient.given_name, Patient.id)
+    return db.scalars(query.offset(offset).limit(limit)).all()
+
+
 def get_patient(db: Session, *, patient_id: uuid.UUID, allowed_centers: set[uuid.UUID]) -> Patient:
     """One patient with contacts; NotFound when absent or in another center."""
-    patient = db.scalar(select(Patient).where(Patient.id == patient_id).options(_with_contacts()))
+    # One round trip: a single patient's few contacts are cheaper joined than fetched apart.
+    query = select(Patient).where(Patient.id == patient_id).options(_joined_contacts())
+    patient = db.scalars(query).unique().one_or_none()
     if patient is None or patient.center_id not in allowed_centers:
         raise NotFound("patient")
     return patient
+
+
+def _joined_contacts() -> LoaderOption:
+    return (
+        joinedload(Patient.links).joinedload(ContactPatient.contact).joinedload(Contact.identities)
+    )
 
 
 def _with_contacts() -> LoaderOption:

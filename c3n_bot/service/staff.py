@@ -127,6 +127,7 @@ def create_api_key(
     name: str,
     now: datetime,
     expires_at: datetime | None = None,
+    actor: audit.Actor = audit.SYSTEM,
 ) -> NewApiKey:
     """Create a bearer key acting as its owner; the returned token is shown only once."""
     owner = db.scalar(select(StaffUser).where(StaffUser.email == owner_email.strip().lower()))
@@ -146,7 +147,7 @@ def create_api_key(
     db.flush()
     audit.record(
         db,
-        actor=audit.SYSTEM,
+        actor=actor,
         action="api_key.create",
         subject=prefix,
         now=now,

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from c3n_bot.config import Settings
 from c3n_bot.service import staff
@@ -111,15 +112,25 @@ class LoginRequired(Exception):
     """No valid dashboard session: the handler redirects to /login."""
 
 
+# Every dashboard request runs it: the user and their centers in one statement built once.
+_SIGNED_IN = (
+    select(StaffUser)
+    .where(StaffUser.id == bindparam("staff_id"))
+    .options(joinedload(StaffUser.centers))
+)
+
+
 def current_staff(request: Request, db: DbDep) -> Principal:
     """The staff user of the session cookie, or LoginRequired."""
     raw = request.session.get("staff_id")
     user = None
     if raw:
         try:
-            user = db.get(StaffUser, uuid.UUID(raw))
+            staff_id = uuid.UUID(raw)
         except ValueError:
-            user = None
+            staff_id = None
+        if staff_id is not None:
+            user = db.scalars(_SIGNED_IN, {"staff_id": staff_id}).unique().one_or_none()
     if user is None or not user.active:
         request.session.pop("staff_id", None)
         raise LoginRequired()
@@ -144,14 +155,3 @@ def api_principal(request: Request, db: DbDep, now: NowDep) -> Principal:
 
 StaffDep = Annotated[Principal, Depends(current_staff)]
 ApiDep = Annotated[Principal, Depends(api_principal)]
-
-
-def require_role(*roles: Role) -> Callable[[Principal], Principal]:
-    """A dependency factory refusing principals without one of the roles (403)."""
-
-    def check(principal: Principal) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, detail="not allowed for your role")
-        return principal
-
-    return check

@@ -12,24 +12,15 @@ from starlette.responses import Response
 
 from c3n_bot.service import audit, conversations, simulator
 from c3n_bot.service.conversations import Inbound
-from c3n_bot.store.base import Channel, Role
+from c3n_bot.store.base import Channel
 from c3n_bot.store.models import Contact
+from c3n_bot.web.access import ClinicalDep
 from c3n_bot.web.csrf import verify_csrf
-from c3n_bot.web.deps import DbDep, NowDep, Principal, ServicesDep, StaffDep
+from c3n_bot.web.deps import DbDep, NowDep, ServicesDep
 from c3n_bot.web.templating import render
 
 router = APIRouter(prefix="/simulator")
 MODES = ("telegram", "sms")
-
-
-def _clinical(principal: StaffDep) -> Principal:
-    # The simulator shows answers and scores: organisers do not see clinical data.
-    if principal.role not in (Role.CLINICIAN, Role.ADMIN):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "not allowed for your role")
-    return principal
-
-
-ClinicalDep = Annotated[Principal, Depends(_clinical)]
 
 
 @router.get("")

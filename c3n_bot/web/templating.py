@@ -1,35 +1,99 @@
-"""Jinja2 templates with gettext, and the context every dashboard page gets."""
+"""Jinja2 templates with gettext in the viewer's language, and the context every page gets."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 from starlette.responses import Response
 
 from c3n_bot.channels.text import render_text
+from c3n_bot.config import SUPPORTED_LANGUAGES
+from c3n_bot.service import timing
 from c3n_bot.web.csrf import csrf_token
+from c3n_bot.web.deps import app_state
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+DEFAULT_LANGUAGE = SUPPORTED_LANGUAGES[0]
+FLASH_KEY = "flash"
+
+
+def local_time(value: datetime | None, tz: str) -> str:
+    """An instant as a wall time in an IANA zone, with the zone's abbreviation."""
+    if value is None:
+        return "–"
+    return f"{timing.as_utc(value).astimezone(timing.load_zone(tz)):%Y-%m-%d %H:%M %Z}"
+
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
     autoescape=select_autoescape(default=True),
     extensions=["jinja2.ext.i18n"],
 )
-# Staff pages are English for now; the i18n extension keeps strings extractable by Babel.
+# English is the source language; render() hands each page the viewer's own gettext.
 _env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
 _env.filters["as_text"] = render_text
+_env.filters["local"] = local_time
 templates = Jinja2Templates(env=_env)
+
+
+def viewer_language(request: Request) -> str:
+    """The supported language the browser prefers most (Accept-Language), else English."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate(request.headers.get("accept-language", "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        weight = 1.0
+        if params.strip().startswith("q="):
+            try:
+                weight = float(params.strip()[2:])
+            except ValueError:
+                weight = 0.0
+        lang = tag.strip().lower().split("-")[0]
+        if lang in SUPPORTED_LANGUAGES and weight > 0:
+            ranked.append((-weight, position, lang))
+    return min(ranked)[2] if ranked else DEFAULT_LANGUAGE
+
+
+def _gettext(translate: Callable[[str], str]) -> Callable[..., str]:
+    # As Jinja's newstyle gettext: the translation is autoescaped, then %-formatted.
+    @pass_context
+    def gettext(context: Context, message: str, **variables: Any) -> str:
+        text = translate(message)
+        return (Markup(text) if context.eval_ctx.autoescape else text) % variables
+
+    return gettext
+
+
+def flash(request: Request, kind: str, message: str, detail: str | None = None) -> None:
+    """A one-time notice (kind "ok" or "error") on the next page the user sees.
+
+    `message` is an English source string (mark it with N_), shown in the viewer's language;
+    `detail`, such as a service's reason for refusing, follows it as it is."""
+    text = app_state(request).services.translate(viewer_language(request), message)
+    request.session[FLASH_KEY] = {"kind": kind, "text": f"{text} {detail}" if detail else text}
 
 
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> Response:
-    """Render a dashboard page with the CSRF token and the signed-in user."""
-    full = {"csrf_token": csrf_token(request), "staff": None, **(context or {})}
+    """Render a page in the viewer's language, with the CSRF token, the user and any notice."""
+    lang = viewer_language(request)
+    full: dict[str, Any] = {
+        "csrf_token": csrf_token(request),
+        "staff": None,
+        "lang": lang,
+        "flash": request.session.pop(FLASH_KEY, None),
+        **(context or {}),
+    }
+    if lang != DEFAULT_LANGUAGE:
+        gettext = _gettext(app_state(request).services.translator(lang))
+        full.update(_=gettext, gettext=gettext)
     response: Response = templates.TemplateResponse(request, name, full, status_code=status_code)
     return response

@@ -54,7 +54,14 @@ from tests.service.conftest import new_message_id
 TZ = "America/New_York"
 NY = ZoneInfo(TZ)
 SUNDAYS = "FREQ=WEEKLY;BYDAY=SU"
-TASKS = {"materialize_schedules", "run_due_work", "nudge_silent", "expire_sessions"}
+TASKS = {
+    "materialize_schedules",
+    "run_due_work",
+    "nudge_silent",
+    "expire_sessions",
+    "escalate_alerts",
+    "community",
+}
 QUIET = "quiet hours 21:00-08:00 (America/New_York)"
 WAITING = "waiting for the family's active conversation"
 MISSED = "missed: the service was down past the grace"

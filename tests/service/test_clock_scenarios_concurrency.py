@@ -45,7 +45,14 @@ FAMILIES = 200
 CREATED = datetime(2026, 3, 20, 12, tzinfo=ZoneInfo(TZ)).astimezone(UTC)
 SLOT = datetime(2026, 3, 22, 22, 0, tzinfo=UTC)  # Sunday 18:00 EDT
 ROUNDS = (SLOT, SLOT, SLOT + timedelta(minutes=1))
-TASKS = {"materialize_schedules", "run_due_work", "nudge_silent", "expire_sessions"}
+TASKS = {
+    "materialize_schedules",
+    "run_due_work",
+    "nudge_silent",
+    "expire_sessions",
+    "escalate_alerts",
+    "community",
+}
 INTRO = "Time for your weekly check-in. It takes about a minute."
 
 

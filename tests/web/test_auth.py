@@ -23,7 +23,7 @@ def test_pages_without_session_redirect_to_login(
 
 def test_login_then_see_own_center_patients_only(client: TestClient, world: World) -> None:
     login(client, world.clinician_a)
-    page = client.get("/")
+    page = client.get("/patients")
     assert page.status_code == 200
     assert "FamilyA1" in page.text
     assert "FamilyB1" not in page.text

@@ -89,11 +89,13 @@ class Submission(Base):
     __table_args__ = (
         Index("ix_submissions_patient_flow_authored", "patient_id", "flow_id", "authored_at"),
         Index("ix_submissions_authored_at", "authored_at"),
+        # The inbox: a center's newest submissions in page order (also serves center_id alone).
+        Index("ix_submissions_center_authored", "center_id", "authored_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
-    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id"), index=True)
+    center_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("centers.id"))
     reporter_contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id"))
     session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sessions.id"), unique=True)
     flow_id: Mapped[str] = mapped_column(String(64))
@@ -117,6 +119,14 @@ class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (
         Index("ix_alerts_inbox", "center_id", "acknowledged_at", "severity", "due_by"),
+        # The escalation task: open, not yet escalated alerts by due time (a small set).
+        Index(
+            "ix_alerts_escalation_due",
+            "severity",
+            "due_by",
+            sqlite_where=text("acknowledged_at IS NULL AND escalated_at IS NULL"),
+            postgresql_where=text("acknowledged_at IS NULL AND escalated_at IS NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

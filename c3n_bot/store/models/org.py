@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from c3n_bot.store.base import Base, Role, str_enum, uuid_pk
+from c3n_bot.store.base import Base, Channel, Role, str_enum, uuid_pk
 from c3n_bot.store.types import BigId, Json
 
 
@@ -42,6 +42,10 @@ class Center(Base):
     quiet_hours_start: Mapped[str] = mapped_column(String(5), default="21:00")
     quiet_hours_end: Mapped[str] = mapped_column(String(5), default="08:00")
     daily_prompt_cap: Mapped[int] = mapped_column(default=3)
+    # Who is paged when an urgent alert is not acknowledged in time (a pager phone, a chat).
+    on_call_channel: Mapped[Channel | None] = mapped_column(str_enum(Channel, "channel"))
+    on_call_address: Mapped[str | None] = mapped_column(String(64))
+    on_call_language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     created_at: Mapped[datetime]
 
     network: Mapped[Network] = relationship()

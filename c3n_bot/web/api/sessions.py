@@ -7,9 +7,8 @@ import uuid
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from c3n_bot.service import audit, conversations, patients
-from c3n_bot.service.errors import InvalidInput
-from c3n_bot.store.base import Channel, Relationship
+from c3n_bot.service import patient_flows, patients
+from c3n_bot.store.base import Channel
 from c3n_bot.web.deps import ApiDep, DbDep, NowDep, ServicesDep
 
 router = APIRouter(prefix="/patients", tags=["sessions"])
@@ -47,36 +46,17 @@ def start_session(
 ) -> SessionOut:
     """Start `flow` for the patient; 202 when it waits for the contact's current session."""
     patient = patients.get_patient(db, patient_id=patient_id, allowed_centers=principal.centers)
-    if not services.flows.has(data.flow):
-        raise InvalidInput("flow", "unknown flow")
-    links = {link.contact_id: link for link in patient.links}
-    if data.contact_id is not None and data.contact_id not in links:
-        raise InvalidInput("contact_id", "not a contact of this patient")
-    if not links:
-        raise InvalidInput("contact_id", "the patient has no contact")
-    contact_id = data.contact_id or min(
-        links, key=lambda cid: links[cid].relation != Relationship.SELF
-    )
-    try:
-        result = conversations.start_flow(
-            db,
-            contact_id=contact_id,
-            flow_id=data.flow,
-            patient_id=patient.id,
-            services=services,
-            now=now,
-            channel=data.channel,
-        )
-    except conversations.StartError as exc:
-        raise InvalidInput("channel" if data.channel else "contact_id", str(exc)) from None
-    audit.record(
+    contact_id, result = patient_flows.start_for_patient(
         db,
-        actor=principal.actor(request),
-        action="session.start",
-        patient_id=patient.id,
-        center_id=patient.center_id,
+        patient=patient,
+        flow_id=data.flow,
+        services=services,
         now=now,
-        detail={"flow": data.flow},
+        contact_id=data.contact_id,
+        channel=data.channel,
+    )
+    principal.audit(
+        db, request, action="session.start", patient=patient, now=now, detail={"flow": data.flow}
     )
     db.commit()
     if result.status == "queued":
