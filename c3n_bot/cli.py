@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,12 @@ from sqlalchemy.orm import Session
 
 from c3n_bot.channels.console import run_console
 from c3n_bot.config import SUPPORTED_LANGUAGES, Settings, SettingsError, load_settings
-from c3n_bot.engine.definitions import FlowKind
+from c3n_bot.engine.definitions import Flow, FlowKind
 from c3n_bot.engine.events import Context, Subject
 from c3n_bot.i18n import shipped_catalogs
 from c3n_bot.logs import configure_logging
+from c3n_bot.registry import export
+from c3n_bot.registry.export import ExportFormat
 from c3n_bot.registry.questionnaire import (
     QuestionnaireExportError,
     QuestionnaireImportError,
@@ -36,7 +39,7 @@ from c3n_bot.service.errors import ServiceError
 from c3n_bot.service.flows import load_dir
 from c3n_bot.store import migrate as migrations
 from c3n_bot.store.base import Role
-from c3n_bot.store.db import make_engine, make_session_factory
+from c3n_bot.store.db import make_engine, make_session_factory, snapshot_session
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -65,6 +68,8 @@ Host = Annotated[
 ]
 Port = Annotated[int, typer.Option(envvar="PORT", help="Port to listen on ($PORT, else 8000).")]
 DEFAULT_FHIR_DIR = Path("fhir")
+# --since: a UTC date, or a UTC date and time.
+SINCE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
 
 
 @app.command()
@@ -111,12 +116,13 @@ def web_app() -> FastAPI:
 
 @app.command()
 def worker() -> None:
-    """Run the dispatcher: send queued outbox messages with rate limits and retries."""
+    """Run the dispatcher: send queued outbox messages and push submissions to FHIR sinks."""
     from c3n_bot.channels.registry import build_senders
+    from c3n_bot.registry.sink_pusher import build_pushers
     from c3n_bot.service.workers import run_worker
 
     settings = _settings()
-    run_worker(settings, build_senders(settings))
+    run_worker(settings, build_senders(settings), extra=build_pushers)
 
 
 @app.command()
@@ -330,6 +336,53 @@ def schedule_apply_defaults(
     )
 
 
+@app.command("export")
+def export_submissions(
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format", help="fhir-ndjson: a FHIR R4 resource per line; csv: a row per submission."
+        ),
+    ],
+    since: Annotated[
+        datetime,
+        typer.Option(formats=SINCE_FORMATS, help="Submissions authored from this UTC date/time."),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", dir_okay=False, help="The file to write.")
+    ],
+    center: Annotated[
+        list[str] | None,
+        typer.Option(help="Center id, slug or NETWORK/CENTER; repeat for several (default all)."),
+    ] = None,
+    flow: Annotated[
+        list[str] | None,
+        typer.Option(help="Questionnaire flow id; repeat for several (default all)."),
+    ] = None,
+) -> None:
+    """Export submissions for the registry, streamed: FHIR R4 NDJSON or CSV (see README)."""
+    settings = _settings()
+    catalog = _checked_flows(settings.flows_path())
+    with _snapshot(settings) as db:
+        job = export.plan(
+            db,
+            fmt=fmt,
+            since=since.replace(tzinfo=UTC),
+            catalog=catalog,
+            centers=center or [],
+            flow_ids=flow or [],
+        )
+        with typer.progressbar(length=job.total, label="Exporting", file=sys.stderr) as bar:
+            try:
+                result = export.run(db, job, output, progress=bar.update)
+            except OSError as exc:
+                typer.echo(f"cannot write {output}: {exc.strerror or exc}", err=True)
+                raise typer.Exit(1) from None
+    typer.echo(f"{result.submissions} submissions, {result.lines} lines: {output}")
+    if result.skipped:
+        typer.echo(f"skipped {result.skipped} submissions of flows not deployed", err=True)
+
+
 @app.command()
 def chat(
     flow_id: Annotated[str, typer.Argument(metavar="FLOW", help="Flow id, e.g. phq9.")],
@@ -396,11 +449,7 @@ def flows_export_fhir(
     ] = DEFAULT_FHIR_DIR,
 ) -> None:
     """Write an R4 Questionnaire JSON file for each questionnaire flow."""
-    flows, issues = load_dir(_flows_dir())
-    for issue in issues:
-        typer.echo(str(issue), err=True)
-    if issues:
-        raise typer.Exit(1)
+    flows = _checked_flows(_flows_dir())
     questionnaires = [flow for flow in flows if flow.kind == FlowKind.QUESTIONNAIRE]
     try:
         resources = [questionnaire_from_flow(flow) for flow in questionnaires]
@@ -441,6 +490,16 @@ def flows_import_fhir(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {output}", err=True)
+
+
+def _checked_flows(directory: Path) -> list[Flow]:
+    """Every flow of a folder; each problem printed and exit 1 when there is any."""
+    flows, issues = load_dir(directory)
+    for issue in issues:
+        typer.echo(str(issue), err=True)
+    if issues:
+        raise typer.Exit(1)
+    return flows
 
 
 def _settings() -> Settings:
@@ -486,18 +545,36 @@ def _engine(settings: Settings) -> Iterator[Engine]:
 @contextmanager
 def _session(settings: Settings) -> Iterator[Session]:
     """One committed transaction on a database that is migrated to head."""
+    with _migrated_engine(settings) as engine, _service_errors():
+        with make_session_factory(engine)() as db, db.begin():
+            yield db
+
+
+@contextmanager
+def _snapshot(settings: Settings) -> Iterator[Session]:
+    """A read-only snapshot of a migrated database, which never blocks the bot's writes."""
+    with _migrated_engine(settings) as engine, _service_errors(), snapshot_session(engine) as db:
+        yield db
+
+
+@contextmanager
+def _migrated_engine(settings: Settings) -> Iterator[Engine]:
     # Alembic announces its dialect at INFO on every revision check; only `migrate` needs that.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     with _engine(settings) as engine:
         if migrations.current_revision(engine) != migrations.head_revision():
             typer.echo("the database is not migrated: run `c3n-bot migrate` first", err=True)
             raise typer.Exit(1)
-        try:
-            with make_session_factory(engine)() as db, db.begin():
-                yield db
-        except ServiceError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+        yield engine
+
+
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    try:
+        yield
+    except ServiceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _announce(settings: Settings, host: str, port: int) -> None:

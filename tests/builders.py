@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from c3n_bot.store.base import Channel, Condition, Relationship
 from c3n_bot.store.models import (
+    Alert,
     Center,
     ChannelIdentity,
     Contact,
@@ -16,8 +18,9 @@ from c3n_bot.store.models import (
     ConversationSession,
     Network,
     Patient,
+    Submission,
 )
-from c3n_bot.store.models.conversations import SessionStatus
+from c3n_bot.store.models.conversations import SessionStatus, Severity, SubmissionStatus
 
 _serial = itertools.count(1)
 
@@ -151,3 +154,63 @@ def new_session(
         expires_at=now + timedelta(days=1),
         ended_at=None if status == SessionStatus.ACTIVE else now,
     )
+
+
+def make_submission(
+    db: Session,
+    *,
+    patient: Patient,
+    now: datetime,
+    reporter: Contact | None = None,
+    flow_id: str = "phq9",
+    answers: dict[str, Any] | None = None,
+    scores: dict[str, Any] | None = None,
+    bands: dict[str, Any] | None = None,
+    status: SubmissionStatus = SubmissionStatus.COMPLETED,
+    channel: Channel = Channel.TELEGRAM,
+) -> Submission:
+    """A registry submission of a patient, authored at `now` (empty answers unless given)."""
+    submission = Submission(
+        patient_id=patient.id,
+        center_id=patient.center_id,
+        reporter_contact_id=reporter.id if reporter else None,
+        flow_id=flow_id,
+        flow_version="1",
+        channel=channel,
+        status=status,
+        answers=answers or {},
+        scores=scores or {},
+        bands=bands or {},
+        started_at=now - timedelta(minutes=5),
+        authored_at=now,
+    )
+    db.add(submission)
+    db.flush()
+    return submission
+
+
+def make_alert(
+    db: Session,
+    *,
+    patient: Patient,
+    now: datetime,
+    severity: Severity = Severity.URGENT,
+    submission: Submission | None = None,
+    rule: str = "phq9_item9",
+    title: str = "PHQ-9 item 9 above 0",
+    due_in: timedelta = timedelta(hours=1),
+) -> Alert:
+    """An open alert on a patient, raised at `now` and due `due_in` later."""
+    alert = Alert(
+        submission_id=submission.id if submission else None,
+        patient_id=patient.id,
+        center_id=patient.center_id,
+        rule=rule,
+        title=title,
+        severity=severity,
+        raised_at=now,
+        due_by=now + due_in,
+    )
+    db.add(alert)
+    db.flush()
+    return alert

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from c3n_bot.engine.definitions import Flow, FlowKind
 from c3n_bot.engine.events import AlertRaised, MessageOut, SubmissionCompleted
 from c3n_bot.service import texts
 from c3n_bot.service.outbox import enqueue
+from c3n_bot.service.registry_queue import queue_deliveries
 from c3n_bot.store.base import Purpose
 from c3n_bot.store.models import (
     Alert,
@@ -22,7 +24,6 @@ from c3n_bot.store.models import (
     Consent,
     ConversationSession,
     Patient,
-    Rsvp,
     Submission,
 )
 from c3n_bot.store.models.community import RsvpResponse
@@ -44,7 +45,8 @@ def previous_scores(db: Session, patient_id: uuid.UUID, flow_id: str) -> dict[st
             Submission.flow_id == flow_id,
             Submission.status == SubmissionStatus.COMPLETED,
         )
-        .order_by(Submission.authored_at.desc())
+        # A correction keeps the original's authored_at: the newest version wins the tie.
+        .order_by(Submission.authored_at.desc(), Submission.version.desc())
         .limit(1)
     )
     return dict(scores or {})
@@ -109,10 +111,13 @@ def record(
     flow: Flow,
     event: SubmissionCompleted,
     now: datetime,
+    *,
+    sinks: Sequence[str] = (),
 ) -> None:
-    """Keep the result: a registry submission for a questionnaire, else the flow's effect."""
+    """Keep the result: a registry submission for a questionnaire (queued for every FHIR sink),
+    else the flow's effect."""
     if flow.kind == FlowKind.QUESTIONNAIRE:
-        _submission(db, session, identity, event, now)
+        _submission(db, session, identity, event, now, sinks)
     elif flow.kind == FlowKind.CONSENT:
         _consents(db, session, event, now)
     elif flow.kind == FlowKind.REMINDER:
@@ -127,6 +132,7 @@ def _submission(
     identity: ChannelIdentity,
     event: SubmissionCompleted,
     now: datetime,
+    sinks: Sequence[str],
 ) -> None:
     patient = db.get(Patient, session.patient_id) if session.patient_id else None
     if patient is None:
@@ -152,6 +158,7 @@ def _submission(
     db.execute(
         update(Alert).where(Alert.session_id == session.id).values(submission_id=submission.id)
     )
+    queue_deliveries(db, submission_id=submission.id, now=now, sinks=sinks)
     log.info(
         "submission.recorded", extra={"submission_id": str(submission.id), "status": event.status}
     )
@@ -199,17 +206,18 @@ def _visit_answer(
 def _rsvp(
     db: Session, session: ConversationSession, event: SubmissionCompleted, now: datetime
 ) -> None:
+    # Imported here: attendance reaches sessions, which imports this module at its top.
+    from c3n_bot.service import attendance
+
     activity_id = session.state.get("values", {}).get("activity_id")
     answer = (event.answers.get("rsvp") or {}).get("code")
     if not activity_id or answer is None:
         return
-    rsvp = db.scalar(
-        select(Rsvp).where(
-            Rsvp.activity_id == uuid.UUID(activity_id), Rsvp.contact_id == session.contact_id
-        )
+    # Places, the waitlist and its promotion live with the activity's other rules.
+    attendance.record_answer(
+        db,
+        activity_id=uuid.UUID(activity_id),
+        contact_id=session.contact_id,
+        answer=RsvpResponse(answer),
+        now=now,
     )
-    if rsvp is None:
-        rsvp = Rsvp(activity_id=uuid.UUID(activity_id), contact_id=session.contact_id)
-        db.add(rsvp)
-    rsvp.response = RsvpResponse(answer)
-    rsvp.responded_at = now

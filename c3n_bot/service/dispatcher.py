@@ -6,13 +6,17 @@ that commit, the row is left in `sending`; after STALE_SENDING it is sent again.
 window (one provider call) is the only way a message can leave twice. A message split into
 several SMS records its progress only when `send()` returns, so a crash part-way through
 resends the parts that already left.
+
+On PostgreSQL each provider channel is sent by one worker at a time, the holder of its
+advisory lease: the provider's limits are the bot's or the sender's, not one process's. A
+worker that takes the lease over from one that died sends at once what that one left in
+`sending` (logged as `outbox.recovered`), instead of after STALE_SENDING: the lease window.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -20,7 +24,9 @@ from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from c3n_bot.service.delivery import Outgoing, RateLimit, Sender, SendResult
+from c3n_bot.service.drain_loop import DrainLoop
 from c3n_bot.service.pacing import Pacer
+from c3n_bot.store.advisory import AdvisoryLease, Holding
 from c3n_bot.store.base import Channel
 from c3n_bot.store.models import ChannelIdentity, DeliveryAttempt, OutboxMessage
 from c3n_bot.store.models.conversations import OutboxStatus
@@ -32,8 +38,10 @@ MAX_ATTEMPTS = 12
 BACKOFF_CAP_SECONDS = 600.0
 
 
-class Dispatcher:
+class Dispatcher(DrainLoop):
     """Sends due outbox rows; `wake()` after a commit makes it look at once."""
+
+    event = "dispatcher"
 
     def __init__(
         self,
@@ -45,59 +53,71 @@ class Dispatcher:
         batch: int = 100,
         idle_wait: float = 1.0,
         jitter: Callable[[], float] = random.random,
+        monotonic: Callable[[], float] | None = None,
+        sleep: Callable[[float], object] | None = None,
+        lease: AdvisoryLease | None = None,
     ) -> None:
         self._sessions = sessions
         self._senders = dict(senders)
         self._clock = clock
-        self._pacer = Pacer(limits or {})
+        # A virtual clock and its sleep (tests, benchmarks) replace the pacer's real time.
+        pacing = limits or {}
+        self._pacer = Pacer(pacing) if monotonic is None else Pacer(pacing, monotonic=monotonic)
+        self._sleep = sleep
         self._batch = batch
-        self._idle_wait = idle_wait
         self._jitter = jitter
-        self._wakeup = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._lease = lease
+        self._must_recover = False
+        super().__init__(idle_wait=idle_wait)
 
-    def wake(self) -> None:
-        """Ask the loop to look for due rows now."""
-        self._wakeup.set()
-
-    def start(self) -> None:
-        """Run the loop in a daemon thread."""
-        self._thread = threading.Thread(target=self.run, name="dispatcher", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Finish the current message and stop."""
-        self._stopping.set()
-        self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def close(self) -> None:
+        """Release the senders' connections (and the lease)."""
         for sender in self._senders.values():
             sender.close()
-
-    def run(self) -> None:
-        """Loop until stopped: drain due rows, then wait for a wake-up or the idle interval."""
-        log.info("dispatcher.started")
-        while not self._stopping.is_set():
-            try:
-                handled = self.drain_once()
-            except Exception:
-                log.exception("dispatcher.error")
-                handled = 0
-            if handled == 0:
-                self._wakeup.wait(self._idle_wait)
-                self._wakeup.clear()
-        log.info("dispatcher.stopped")
+        if self._lease is not None:
+            self._lease.release()
 
     def drain_once(self) -> int:
         """Claim one batch and send what the rate limits allow now; returns rows handled."""
+        if not self._leased():
+            return 0
+        if self._must_recover:
+            self._recover()
         claimed = self._claim()
         for message, stopped in claimed:
             if self._stopping.is_set():
                 self._release(message, self._clock())
                 continue
+            if not self._leased() or self._must_recover:
+                continue  # left in `sending`: whoever holds the lease now recovers it
             self._handle(message, stopped)
         return len(claimed)
+
+    def _leased(self) -> bool:
+        """Whether this dispatcher may send now: always, unless its lease is another's."""
+        if self._lease is None:
+            return True
+        holding = self._lease.hold()
+        if holding is Holding.TAKEN:
+            self._must_recover = True
+        return holding is not Holding.NO
+
+    def _recover(self) -> None:
+        """Send again what the lease's previous holder left in `sending` (it died or was cut
+        off mid-send: the message it was sending may leave twice, the lease window)."""
+        with self._sessions.begin() as db:
+            recovered = db.scalars(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.status == OutboxStatus.SENDING,
+                    OutboxMessage.channel.in_(list(self._senders)),
+                )
+                .values(status=OutboxStatus.PENDING)
+                .returning(OutboxMessage.id)
+            ).all()
+        self._must_recover = False
+        if recovered:
+            log.warning("outbox.recovered", extra={"outbox_ids": sorted(recovered)})
 
     def _handle(self, message: Outgoing, stopped: bool) -> None:
         sender = self._senders[message.channel]
@@ -109,9 +129,9 @@ class Dispatcher:
         if wait > 0:
             self._release(message, self._clock() + timedelta(seconds=wait))
             return
-        self._pacer.take(message.channel, key, sleep=self._stopping.wait)
+        self._pacer.take(message.channel, key, sleep=self._sleep or self._stopping.wait)
         result = _safe_send(sender, message)
-        self._pacer.answered(message.channel)
+        self._pacer.answered(message.channel, key)
         if result.retry_after:
             self._pacer.pause(message.channel, key, result.retry_after)
         self._finish(message, result)

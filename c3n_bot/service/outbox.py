@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 
 from c3n_bot.engine.events import MessageOut
 from c3n_bot.store.base import Channel
+from c3n_bot.store.inserts import insert_ignoring_duplicates_bulk
 from c3n_bot.store.models import ChannelIdentity, OutboxMessage
 from c3n_bot.store.models.conversations import OutboxStatus
 
 # Dispatch order when rows compete: a safety message never waits behind a broadcast.
-PRIORITY = {"ack": 200, "safety": 100, "reply": 50, "reminder": 40, "prompt": 30,
-            "invitation": 20, "broadcast": 10}  # fmt: skip
+PRIORITY = {"ack": 200, "safety": 100, "escalation": 100, "reply": 50, "reminder": 40,
+            "prompt": 30, "invitation": 20, "broadcast": 10}  # fmt: skip
 NOTIFY_CHANNEL = "c3n_outbox"
 
 
@@ -64,37 +65,90 @@ def enqueue_to(
 ) -> int:
     """Add one outbound message to an address (an unenrolled sender has no identity yet);
     returns its id."""
-    row = {
+    row = message_row(
+        channel=channel,
+        address=address,
+        identity_id=identity.id if identity else None,
+        contact_id=identity.contact_id if identity else None,
+        message=message,
+        kind=kind,
+        now=now,
+        session_id=session_id,
+        not_before=not_before,
+        dedupe_key=dedupe_key,
+        extra=extra,
+    )
+    outbox_id: int = db.execute(_INSERT, row).scalar_one()
+    _notify_on_commit(db)
+    return outbox_id
+
+
+def message_row(
+    *,
+    channel: Channel,
+    address: str,
+    identity_id: uuid.UUID | None,
+    contact_id: uuid.UUID | None,
+    message: MessageOut,
+    kind: str,
+    now: datetime,
+    session_id: uuid.UUID | None = None,
+    not_before: datetime | None = None,
+    dedupe_key: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The values of one pending outbox row (for `enqueue_to` and the set-based enqueues)."""
+    return {
         "channel": channel,
         "address": address,
-        "identity_id": identity.id if identity else None,
-        "contact_id": identity.contact_id if identity else None,
+        "identity_id": identity_id,
+        "contact_id": contact_id,
         "session_id": session_id,
         "kind": kind,
         "priority": PRIORITY.get(kind, 0),
         "body": message.text,
-        "payload": {
-            "choices": [
-                {"item_id": c.item_id, "code": c.code, "label": c.label, "number": c.number}
-                for c in message.choices
-            ],
-            "hint": message.hint,
-            "show_options": message.show_options,
-            **(extra or {}),
-        },
+        "payload": payload(message, extra),
         "dedupe_key": dedupe_key,
         "status": OutboxStatus.PENDING,
         "next_attempt_at": not_before or now,
         "created_at": now,
         "attempts": 0,
     }
-    outbox_id: int = db.execute(_INSERT, row).scalar_one()
+
+
+def payload(message: MessageOut, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What channels need besides the text: choice buttons, the reply hint, and `extra`."""
+    return {
+        "choices": [
+            {"item_id": c.item_id, "code": c.code, "label": c.label, "number": c.number}
+            for c in message.choices
+        ],
+        "hint": message.hint,
+        "show_options": message.show_options,
+        **(extra or {}),
+    }
+
+
+def enqueue_rows(db: Session, rows: list[dict[str, Any]]) -> None:
+    """Add many rows built by `message_row` with one statement executed for them all."""
+    if not rows:
+        return
+    db.execute(_INSERT_MANY, rows)
     _notify_on_commit(db)
-    return outbox_id
+
+
+def enqueue_new(db: Session, rows: list[dict[str, Any]]) -> int:
+    """Add the rows whose dedupe key is not taken yet (due work, retried sends); how many."""
+    added = insert_ignoring_duplicates_bulk(db, OutboxMessage, rows)
+    if added:
+        _notify_on_commit(db)
+    return added
 
 
 # One statement for every message (a Core insert: no unit-of-work bookkeeping per reply).
 _INSERT = insert(cast(Table, OutboxMessage.__table__)).returning(OutboxMessage.id)
+# Many rows at once: one executemany, nothing returned.
+_INSERT_MANY = insert(cast(Table, OutboxMessage.__table__))
 
 
 def _notify_on_commit(db: Session) -> None:

@@ -58,15 +58,22 @@ class Pacer:
         if slot > now:
             sleep(slot - now)
 
-    def answered(self, channel: Channel) -> None:
-        """Record that the provider answered a send (the sliding window's clock)."""
+    def answered(self, channel: Channel, key: str | None = None) -> None:
+        """Record that the provider answered a send to `key`: the sliding window's clock, and
+        the recipient's next slot counted from here, since a send may leave well after its
+        slot was booked (a first send connects first) and the provider counts arrivals."""
         limit = self._limits.get(channel)
         if limit is None:
             return
         size = max(1, int(limit.per_second))
         with self._lock:
+            now = self._now()
             window = self._answered.setdefault(channel, deque(maxlen=size))
-            window.append(self._now())
+            window.append(now)
+            if key is not None and limit.per_recipient_per_second:
+                ready = now + MARGIN / limit.per_recipient_per_second
+                current = self._next_recipient.get((channel, key), 0.0)
+                self._next_recipient[(channel, key)] = max(current, ready)
 
     def _window_open(self, channel: Channel, limit: RateLimit) -> float:
         window = self._answered.get(channel)

@@ -389,7 +389,7 @@ def _apply(
     )
     # Events that end the session or choose its subject change it through the unit of work.
     for event in step.events:
-        _apply_event(db, session, identity, flow, event, now, kind)
+        _apply_event(db, session, identity, flow, event, now, kind, services)
     if session.status != SessionStatus.ACTIVE and start_next:
         db.flush()
         start_waiting(db, session.contact_id, services, now)
@@ -465,6 +465,7 @@ def _apply_event(
     event: Event,
     now: datetime,
     kind: str,
+    services: Services,
 ) -> None:
     if isinstance(event, MessageOut):
         if identity.stopped_at is None:
@@ -474,7 +475,7 @@ def _apply_event(
     elif isinstance(event, AlertRaised):
         completion.raise_alert(db, session, identity, event, now)
     elif isinstance(event, SubmissionCompleted):
-        completion.record(db, session, identity, flow, event, now)
+        completion.record(db, session, identity, flow, event, now, sinks=services.sinks)
     elif isinstance(event, FlowEnded):
         session.status = ENDED[event.reason]
         session.ended_at = now

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from c3n_bot.config import Settings
 from c3n_bot.i18n import shipped_catalogs
-from c3n_bot.service import due, nudges, schedules
+from c3n_bot.service import alerts, community, due, nudges, schedules
 from c3n_bot.service import sessions as conversation_sessions
 from c3n_bot.service.clock import Clock, Task
 from c3n_bot.service.context import Services
@@ -23,6 +23,7 @@ from c3n_bot.service.delivery import RateLimit, Sender, local_senders
 from c3n_bot.service.dispatcher import Dispatcher
 from c3n_bot.service.flows import FlowCatalog
 from c3n_bot.service.outbox import NOTIFY_CHANNEL
+from c3n_bot.store.advisory import AdvisoryLease
 from c3n_bot.store.base import Channel
 from c3n_bot.store.db import make_engine, make_session_factory
 from c3n_bot.store.notify import Listener
@@ -65,6 +66,8 @@ def periodic_tasks(services: Services) -> list[tuple[str, Task]]:
         ("run_due_work", due_work),
         ("nudge_silent", nudge_silent),
         ("expire_sessions", expire_sessions),
+        ("escalate_alerts", lambda db, now: alerts.escalate_overdue(db, now, services)),
+        ("community", lambda db, now: community.tick(db, now, services)),
     ]
 
 
@@ -80,7 +83,7 @@ def rate_limits(settings: Settings) -> dict[Channel, RateLimit]:
 
 
 def build_services(settings: Settings) -> Services:
-    """Flows from the configured folder and the shipped translations."""
+    """Flows from the configured folder, the shipped translations, channels and sinks."""
     channels = {Channel.WEB, Channel.CONSOLE}
     if settings.telegram_enabled:
         channels.add(Channel.TELEGRAM)
@@ -90,6 +93,7 @@ def build_services(settings: Settings) -> Services:
         flows=FlowCatalog.from_dir(settings.flows_path()),
         catalogs=shipped_catalogs(),
         channels=frozenset(channels),
+        sinks=tuple(sink.name for sink in settings.sinks()),
     )
 
 
@@ -132,10 +136,22 @@ class Runtime:
         """A dispatcher over some (default: all) senders, woken when outbox rows commit."""
         chosen = {c: s for c, s in self.senders.items() if channels is None or c in channels}
         dispatcher = Dispatcher(
-            self.sessions, chosen, self.clock, limits=rate_limits(self.settings)
+            self.sessions,
+            chosen,
+            self.clock,
+            limits=rate_limits(self.settings),
+            lease=self.lease(chosen),
         )
         self._dispatchers.append(dispatcher)
         return dispatcher
+
+    def lease(self, channels: Iterable[Channel]) -> AdvisoryLease | None:
+        """On PostgreSQL, the lease that lets one worker at a time send a provider channel:
+        its limits hold for the bot or the sender, whichever process sends."""
+        paced = sorted(channel.value for channel in channels if channel in PACED)
+        if self.engine.dialect.name != "postgresql" or not paced:
+            return None
+        return AdvisoryLease(self.settings.sqlalchemy_url, "c3n-dispatch-" + "+".join(paced))
 
     def listener(self, on_notify: Callable[[], None]) -> Listener | None:
         """On PostgreSQL, a LISTEN thread for outbox commits made by other processes."""
@@ -181,10 +197,15 @@ class Runtime:
                 dispatcher.wake()
 
 
-def run_worker(settings: Settings, senders: Mapping[Channel, Sender] | None = None) -> None:
-    """Run the dispatcher until SIGTERM or SIGINT (woken by NOTIFY on PostgreSQL)."""
+def run_worker(
+    settings: Settings,
+    senders: Mapping[Channel, Sender] | None = None,
+    extra: Callable[[Runtime], Sequence[Worker]] | None = None,
+) -> None:
+    """Run the dispatcher (and `extra` workers, e.g. sink pushers) until SIGTERM or SIGINT."""
     runtime = Runtime.build(settings, senders=senders)
-    _run_until_signal(runtime, runtime.background(tick=False))
+    more = extra(runtime) if extra else ()
+    _run_until_signal(runtime, runtime.background(tick=False, extra=more))
 
 
 def run_clock(

@@ -18,24 +18,37 @@ from starlette.responses import Response
 
 from c3n_bot.channels.registry import build_receivers, build_senders, register_webhooks
 from c3n_bot.config import Settings
+from c3n_bot.registry.sink_pusher import build_pushers
 from c3n_bot.service.delivery import Sender
 from c3n_bot.service.errors import Conflict, InvalidInput, NotFound
 from c3n_bot.service.inbound_queue import InboundQueue
 from c3n_bot.service.workers import Runtime, system_clock
 from c3n_bot.store.base import Channel
 from c3n_bot.web import (
+    activities,
+    admin,
+    admin_staff,
+    appointment_import,
     auth,
-    dashboard,
+    community,
+    community_broadcasts,
     health,
+    inbox,
+    patient_actions,
+    patient_pages,
+    qi,
     simulator,
     webhooks_telegram,
     webhooks_twilio,
 )
+from c3n_bot.web.api import activities as api_activities
 from c3n_bot.web.api import appointments as api_appointments
+from c3n_bot.web.api import broadcasts as api_broadcasts
 from c3n_bot.web.api import enrollments as api_enrollments
 from c3n_bot.web.api import patients as api_patients
 from c3n_bot.web.api import schedules as api_schedules
 from c3n_bot.web.api import sessions as api_sessions
+from c3n_bot.web.api import submissions as api_submissions
 from c3n_bot.web.deps import AppState, LoginRequired
 from c3n_bot.web.middleware import RequestContext
 from c3n_bot.web.templating import render
@@ -66,7 +79,11 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if register:
             await asyncio.to_thread(register_webhooks, settings)
-        workers = runtime.background(extra=build_receivers(runtime)) if embedded_workers else []
+        workers = (
+            runtime.background(extra=[*build_receivers(runtime), *build_pushers(runtime)])
+            if embedded_workers
+            else []
+        )
         for worker in workers:
             worker.start()
         log.info("web.started", extra={"embedded_workers": embedded_workers})
@@ -100,7 +117,16 @@ def create_app(
     for router in (
         health.router,
         auth.router,
-        dashboard.router,
+        inbox.router,
+        qi.router,
+        patient_pages.router,
+        patient_actions.router,
+        appointment_import.router,
+        admin.router,
+        admin_staff.router,
+        activities.router,
+        community.router,
+        community_broadcasts.router,
         simulator.router,
         webhooks_telegram.router,
         webhooks_twilio.router,
@@ -111,6 +137,9 @@ def create_app(
     app.include_router(api_enrollments.router, prefix="/api/v1")
     app.include_router(api_appointments.router, prefix="/api/v1")
     app.include_router(api_schedules.router, prefix="/api/v1")
+    app.include_router(api_submissions.router, prefix="/api/v1")
+    app.include_router(api_activities.router, prefix="/api/v1")
+    app.include_router(api_broadcasts.router, prefix="/api/v1")
     _install_error_handlers(app)
     return app
 

@@ -104,6 +104,21 @@ def test_recipient_wait_is_zero_for_a_new_chat_and_for_unkeyed_messages() -> Non
     assert pacer.recipient_wait(Channel.TELEGRAM, "a") == 0.0
 
 
+def test_a_recipients_spacing_counts_from_when_the_provider_answered() -> None:
+    # The first send of a process connects first: it reaches the provider half a second
+    # after its slot. The chat's next message must still arrive a second after it did.
+    clock = ManualMonotonic()
+    pacer = Pacer({Channel.TELEGRAM: TELEGRAM}, monotonic=clock)
+    booked = _send(pacer, clock, Channel.TELEGRAM, "a")
+    clock.advance(0.5)  # connecting, then the request itself
+    pacer.answered(Channel.TELEGRAM, "a")
+    arrived = clock()
+
+    assert arrived - booked == pytest.approx(0.5)
+    assert _send(pacer, clock, Channel.TELEGRAM, "a") >= arrived + 1.0
+    assert pacer.recipient_wait(Channel.TELEGRAM, "b") == 0.0
+
+
 def test_pause_holds_a_recipient_back_and_not_the_others() -> None:
     clock = ManualMonotonic()
     pacer = Pacer({Channel.TELEGRAM: TELEGRAM}, monotonic=clock)

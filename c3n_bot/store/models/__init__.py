@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from c3n_bot.store.base import Base
-from c3n_bot.store.models.community import Activity, Broadcast, Rsvp
+from c3n_bot.store.models.community import Activity, Broadcast, BroadcastRecipient, Rsvp
 from c3n_bot.store.models.conversations import (
     Alert,
     ChannelCursor,
@@ -34,6 +34,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Broadcast",
+    "BroadcastRecipient",
     "Center",
     "ChannelIdentity",
     "Consent",
