@@ -77,10 +77,11 @@ def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Run web, clock and dispatcher in one process (the embedded default for small sites)."""
     import uvicorn
 
-    from c3n_bot.web.app import create_app
+    from c3n_bot.web.app import create_app, settle_heap
 
     settings = _settings()
     application = create_app(settings, embedded_workers=True)
+    settle_heap()
     _announce(settings, host, port)
     uvicorn.run(application, host=host, port=port, log_config=None)
 
@@ -94,11 +95,13 @@ def web(
     """Run the web process only: dashboard, API and webhooks (run worker and clock apart)."""
     import uvicorn
 
-    from c3n_bot.web.app import create_app
+    from c3n_bot.web.app import create_app, settle_heap
 
     settings = _settings()
     if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
+        application = create_app(settings)
+        settle_heap()
+        uvicorn.run(application, host=host, port=port, log_config=None)
     else:
         # Each process builds its own app (and settings) from the factory.
         target = f"{__name__}:{web_app.__name__}"
@@ -107,11 +110,13 @@ def web(
 
 def web_app() -> FastAPI:
     """The web app for one of several uvicorn processes; reads settings from the environment."""
-    from c3n_bot.web.app import create_app
+    from c3n_bot.web.app import create_app, settle_heap
 
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    application = create_app(settings)
+    settle_heap()
+    return application
 
 
 @app.command()

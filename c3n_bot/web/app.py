@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -56,6 +57,15 @@ from c3n_bot.web.templating import render
 log = logging.getLogger(__name__)
 SESSION_MAX_AGE = 12 * 3600
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def settle_heap() -> None:
+    """Move what start-up built (flows, catalogs, mappers, compiled statements) out of the
+    garbage collector's reach, so a full collection scans only what requests allocate: on a
+    ~170 MiB server it took 134 ms, a pause every request waiting then shares (bench.inbound
+    p99), and about 8 ms after. Call once per serving process, after the app is built."""
+    gc.collect()
+    gc.freeze()
 
 
 def create_app(
