@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 CHROMIUM := /usr/bin/chromium
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format clean i18n bench
+.PHONY: help run test lint format clean i18n bench bench-quick drills
 
 help:
 	@echo "make run     install, migrate ./c3n.db, seed the demo, serve on http://localhost:$(PORT)"
@@ -20,8 +20,12 @@ help:
 	@echo "make format  apply ruff's formatting and safe fixes"
 	@echo "make clean   remove .venv and caches (keeps the c3n.db database)"
 	@echo "make i18n    extract texts to locales/messages.pot and merge them into locales/*/messages.po"
-	@echo "make bench   the benchmarks: inbound webhooks, outbox dispatch, schedule fan-out, registry"
-	@echo "             export and dashboard pages over 1,000,000 submissions (about 22 minutes)"
+	@echo "make bench   every benchmark, then one table of figure / baseline / ratio / goal: inbound,"
+	@echo "             dispatch, fan-out, export, dashboard, broadcast, and on PostgreSQL the Procfile"
+	@echo "             topology, its fault drills and 5 minutes of load (about an hour)"
+	@echo "make bench-quick  the same, shortened (about 15 minutes)"
+	@echo "make drills  the fault drills: kill -9 of a worker and of a web process, a PostgreSQL"
+	@echo "             restart, provider storms, webhooks delivered five times"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
@@ -87,13 +91,13 @@ i18n: $(VENV)/.run-stamp
 	$(BIN)/pybabel update -i $(POT) -d locales -D messages --no-fuzzy-matching \
 	  --ignore-pot-creation-date
 
-# Every benchmark runs even when one fails; the target fails when any did.
+# Every benchmark runs even when one fails (run_all), then one table; the target fails when any
+# goal was missed. bench-quick: the same, shortened. drills: the fault drills alone.
 bench: $(VENV)/.dev-stamp
-	@status=0; \
-	echo "$(BIN)/python -m bench.inbound"; $(BIN)/python -m bench.inbound || status=1; \
-	echo "$(BIN)/python -m bench.dispatch"; $(BIN)/python -m bench.dispatch || status=1; \
-	echo "$(BIN)/python -m bench.fanout"; $(BIN)/python -m bench.fanout || status=1; \
-	echo "$(BIN)/python -m bench.export"; $(BIN)/python -m bench.export || status=1; \
-	echo "$(BIN)/python -m bench.broadcast"; $(BIN)/python -m bench.broadcast || status=1; \
-	echo "$(BIN)/python -m bench.dashboard"; $(BIN)/python -m bench.dashboard || status=1; \
-	exit $$status
+	$(BIN)/python -m bench.run_all
+
+bench-quick: $(VENV)/.dev-stamp
+	$(BIN)/python -m bench.run_all --quick
+
+drills: $(VENV)/.dev-stamp
+	$(BIN)/python -m bench.drills

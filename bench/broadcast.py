@@ -35,6 +35,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench import results as result_line
 from bench.fanout import database
 from c3n_bot.config import Settings
 from c3n_bot.service import broadcast_send, broadcasts
@@ -271,6 +272,22 @@ def report(
     print(
         f"broadcast: last send at {last:.1f} s (virtual) vs {minimum:.1f} s = rows / rate "
         f"({last / minimum - 1:+.2%}; goal <= +{SEND_GOAL:.0%})  {verdict[send_ok]}"
+    )
+    result_line.report(
+        "broadcast-enqueue",
+        figure=enqueued,
+        baseline=raw,
+        unit="s",
+        goal=f"ratio<={ENQUEUE_GOAL:g}",
+        met=enqueue_ok,
+    )
+    result_line.report(
+        "broadcast-send",
+        figure=last,
+        baseline=minimum,
+        unit="s virtual",
+        goal=f"ratio<={1 + SEND_GOAL:g}, no 429, once",
+        met=send_ok,
     )
     return enqueue_ok and send_ok
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -107,11 +108,23 @@ def migrated_sqlite(directory: Path, name: str = "bench.db") -> str:
 
 
 @dataclass(frozen=True)
+class Family:
+    """One seeded patient reporting for themself on one channel."""
+
+    patient_id: uuid.UUID
+    contact_id: uuid.UUID
+    channel: Channel
+    address: str
+
+
+@dataclass(frozen=True)
 class Seeded:
-    """Addresses of the seeded contacts, by channel."""
+    """Addresses of the seeded contacts, by channel, and who they are."""
 
     telegram_chats: tuple[int, ...]
     sms_numbers: tuple[str, ...]
+    families: tuple[Family, ...] = ()
+    center_ids: tuple[uuid.UUID, ...] = ()
 
 
 def sms_number(index: int) -> str:
@@ -119,40 +132,65 @@ def sms_number(index: int) -> str:
     return f"+1202555{index:04d}"
 
 
+def seed_families(
+    sessions: sessionmaker[Session],
+    *,
+    count: int,
+    now: datetime,
+    first: int = 0,
+    start: Callable[[Session, Family], object] | None = None,
+) -> Seeded:
+    """`count` patients reporting for themselves, alternately on Telegram and SMS (addresses
+    numbered from `first`, so batches never share one); `start` runs for each in its chunk's
+    transaction (say, to start a flow)."""
+    if first + count > 20_000:
+        raise ValueError("at most 20,000 contacts (10,000 SMS numbers)")
+    families: list[Family] = []
+    centers: list[uuid.UUID] = []
+    for chunk in range(first, first + count, SEED_CHUNK):
+        with sessions.begin() as db:
+            center = make_center(db, now=now)
+            centers.append(center.id)
+            for index in range(chunk, min(first + count, chunk + SEED_CHUNK)):
+                channel = Channel.TELEGRAM if index % 2 == 0 else Channel.SMS
+                address = (
+                    str(FIRST_CHAT_ID + index)
+                    if channel == Channel.TELEGRAM
+                    else sms_number(index // 2)
+                )
+                patient = make_patient(db, now=now, center=center)
+                contact = make_contact(db, now=now)
+                link(db, contact=contact, patient=patient, relation=Relationship.SELF)
+                make_identity(db, contact=contact, now=now, channel=channel, address=address)
+                families.append(Family(patient.id, contact.id, channel, address))
+                if start is not None:
+                    start(db, families[-1])
+    return Seeded(
+        telegram_chats=tuple(int(f.address) for f in families if f.channel == Channel.TELEGRAM),
+        sms_numbers=tuple(f.address for f in families if f.channel == Channel.SMS),
+        families=tuple(families),
+        center_ids=tuple(centers),
+    )
+
+
 def seed_mid_phq9(
     sessions: sessionmaker[Session], services: Services, *, count: int, now: datetime
 ) -> Seeded:
     """`count` patients reporting for themselves, alternately on Telegram and SMS, each with
     a PHQ-9 started through the service (its first question is a pending outbox row)."""
-    if count > 20_000:
-        raise ValueError("at most 20,000 contacts (10,000 SMS numbers)")
-    chats: list[int] = []
-    numbers: list[str] = []
-    for first in range(0, count, SEED_CHUNK):
-        with sessions.begin() as db:
-            center = make_center(db, now=now)
-            for index in range(first, min(count, first + SEED_CHUNK)):
-                channel = Channel.TELEGRAM if index % 2 == 0 else Channel.SMS
-                if channel == Channel.TELEGRAM:
-                    chats.append(FIRST_CHAT_ID + index)
-                    address = str(chats[-1])
-                else:
-                    numbers.append(sms_number(len(numbers)))
-                    address = numbers[-1]
-                patient = make_patient(db, now=now, center=center)
-                contact = make_contact(db, now=now)
-                link(db, contact=contact, patient=patient, relation=Relationship.SELF)
-                make_identity(db, contact=contact, now=now, channel=channel, address=address)
-                start_flow(
-                    db,
-                    contact_id=contact.id,
-                    flow_id="phq9",
-                    patient_id=patient.id,
-                    services=services,
-                    now=now,
-                    channel=channel,
-                )
-    return Seeded(telegram_chats=tuple(chats), sms_numbers=tuple(numbers))
+
+    def start(db: Session, family: Family) -> None:
+        start_flow(
+            db,
+            contact_id=family.contact_id,
+            flow_id="phq9",
+            patient_id=family.patient_id,
+            services=services,
+            now=now,
+            channel=family.channel,
+        )
+
+    return seed_families(sessions, count=count, now=now, start=start)
 
 
 # -- numbers ----------------------------------------------------------------------------------
@@ -451,12 +489,13 @@ def serve(port: int, max_seconds: float) -> None:
     import uvicorn
 
     from c3n_bot.logs import configure_logging
-    from c3n_bot.web.app import create_app
+    from c3n_bot.web.app import create_app, settle_heap
 
     _die_with_parent()
     settings = load_settings()
     configure_logging(settings.log_level)
     app = create_app(settings, embedded_workers=False, register=False)
+    settle_heap()  # as `c3n-bot web` does
     watchdog = threading.Timer(max_seconds, os.kill, args=(os.getpid(), signal.SIGTERM))
     watchdog.daemon = True
     watchdog.start()

@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from bench import results as result_line
 from bench.common import (
     NOWHERE,
     forget_c3n_environment,
@@ -335,7 +336,17 @@ def run(options: Options, workdir: Path) -> bool:
             ),
         ]
     rows = outbox_rows(db_url)
-    return report(results, rows, options, elapsed, expected)
+    passed = report(results, rows, options, elapsed, expected)
+    for result in results:
+        result_line.report(
+            f"dispatch-{result.channel.value}",
+            figure=result.achieved,
+            baseline=result.limit,
+            unit="msg/s",
+            goal=f"ratio>={RATE_GOAL:g}, once, in order",
+            met=result.passed,
+        )
+    return passed
 
 
 def report(

@@ -41,6 +41,7 @@ from sqlalchemy import Engine, delete, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench import results as result_line
 from c3n_bot.service import schedules, timing
 from c3n_bot.store.base import Condition
 from c3n_bot.store.db import make_engine, make_session_factory
@@ -381,6 +382,14 @@ def main(argv: list[str] | None = None) -> None:
             if flat
             else f"GROWS with the row count (more than {PEAK_TOLERANCE:g}x)"
         )
+    )
+    result_line.report(
+        "fanout",
+        figure=full.materialize.seconds,
+        baseline=full.raw.seconds,
+        unit="s",
+        goal=f"ratio<={GOAL_RATIO:g}, memory flat",
+        met=ratio_ok and flat,
     )
     sys.exit(0 if ratio_ok and flat else 1)
 

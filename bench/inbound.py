@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import math
 import os
 import secrets
@@ -46,11 +45,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlencode
 
 from sqlalchemy import func, select
-from twilio.request_validator import RequestValidator
 
+from bench import results as result_line
 from bench.common import (
     LOOPBACK,
     NOWHERE,
@@ -68,23 +66,19 @@ from bench.common import (
     seed_mid_phq9,
     settings_from,
 )
+from bench.webhooks import SMS_PATH, TELEGRAM_PATH, Webhook, WebhookFactory
 from c3n_bot.service.workers import build_services
 from c3n_bot.store.base import Channel
 from c3n_bot.store.db import make_engine, make_session_factory
 from c3n_bot.store.models import Alert, ConversationSession, InboundMessage, OutboxMessage
 from c3n_bot.store.models.conversations import SessionStatus
 from tests.fakes import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TEST_BOT_TOKEN
-from tests.fakes import telegram_wire as tg_wire
 from tests.fakes.twilio import SERVICE_NUMBER
-from tests.fakes.twilio_wire import inbound_form
 
 THROUGHPUT_GOAL = 0.25  # of the bare endpoint's requests per second
 P99_GOAL_MS = 50.0  # at half the webhook's maximum rate
 ANSWER = "1"
 LIVEZ_PATH = "/livez"
-TELEGRAM_PATH = "/webhooks/telegram"
-SMS_PATH = "/webhooks/twilio/sms"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Above this share of a core during the baseline, the load generator limits what it measures.
 CLIENT_CPU_LIMIT = 0.6
 PHQ9_QUESTIONS = 9  # items before the last; more answers than this may end a session
@@ -127,12 +121,7 @@ class Traffic:
     def __init__(self, seeded: Seeded, *, public_url: str, telegram_secret: str) -> None:
         self._chats = seeded.telegram_chats
         self._numbers = seeded.sms_numbers
-        self._telegram_headers = {
-            "Content-Type": "application/json",
-            SECRET_HEADER: telegram_secret,
-        }
-        self._sms_url = public_url + SMS_PATH
-        self._validator = RequestValidator(TEST_AUTH_TOKEN)
+        self._webhooks = WebhookFactory(public_url=public_url, telegram_secret=telegram_secret)
         self._update_ids = itertools.count(1)
         self._sids = itertools.count(1)
         self.sent: Counter[Channel] = Counter()
@@ -143,39 +132,18 @@ class Traffic:
     async def telegram(self, client: LoadClient) -> int:
         update_id = next(self._update_ids)
         chat = self._chats[update_id % len(self._chats)]
-        update = {
-            "update_id": update_id,
-            "message": {
-                "message_id": update_id,
-                "from": tg_wire.user(chat, "Ana", language_code="en"),
-                "chat": tg_wire.private_chat(chat, "Ana"),
-                "date": int(time.time()),
-                "text": ANSWER,
-            },
-        }
         self.sent[Channel.TELEGRAM] += 1
-        body = json.dumps(update).encode()
-        return await client.request(
-            "POST", TELEGRAM_PATH, body=body, headers=self._telegram_headers
-        )
+        return await _post(client, self._webhooks.telegram_text(chat, ANSWER, update_id=update_id))
 
     async def sms(self, client: LoadClient) -> int:
         serial = next(self._sids)
-        form = inbound_form(
-            account_sid=TEST_ACCOUNT_SID,
-            sid=f"SM{serial:032x}",
-            from_=self._numbers[serial % len(self._numbers)],
-            to=SERVICE_NUMBER,
-            body=ANSWER,
-        )
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": self._validator.compute_signature(self._sms_url, form),
-        }
+        number = self._numbers[serial % len(self._numbers)]
         self.sent[Channel.SMS] += 1
-        return await client.request(
-            "POST", SMS_PATH, body=urlencode(form).encode(), headers=headers
-        )
+        return await _post(client, self._webhooks.sms(number, ANSWER, serial=serial))
+
+
+async def _post(client: LoadClient, webhook: Webhook) -> int:
+    return await client.request("POST", webhook.path, body=webhook.body, headers=webhook.headers)
 
 
 async def closed_loop(
@@ -503,6 +471,29 @@ def report(
     return not failed
 
 
+def result_lines(phases: Sequence[Phase]) -> None:
+    """One RESULT line per goal: each webhook's throughput, and the p99 at half rate."""
+    base, telegram, sms, telegram_half, sms_half = phases
+    for label, phase in (("inbound-telegram", telegram), ("inbound-sms", sms)):
+        result_line.report(
+            label,
+            figure=phase.rate,
+            baseline=base.rate,
+            unit="req/s",
+            goal=f"ratio>={THROUGHPUT_GOAL:g}",
+            met=phase.rate >= THROUGHPUT_GOAL * base.rate,
+        )
+    p99 = max(telegram_half.p(0.99), sms_half.p(0.99))
+    result_line.report(
+        "inbound-p99",
+        figure=p99,
+        baseline=base.p(0.99),
+        unit="ms p99",
+        goal=f"p99<={P99_GOAL_MS:g}ms at half rate",
+        met=p99 <= P99_GOAL_MS,
+    )
+
+
 def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -566,6 +557,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         passed = report(
             phases, options, seeded, traffic, store, server_log, client_errors, server_peak
         )
+        result_lines(phases)
     print(
         f"(seeding {seeded_in:.1f} s, total {time.perf_counter() - began:.1f} s; {os.cpu_count()} "
         f"CPUs, load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after: other "

@@ -153,6 +153,10 @@ class PostgresServer:
         """
         return self.database_url("postgres")
 
+    def postmaster_pid(self) -> int:
+        """The running server's process id (its backends are its children)."""
+        return int((self.data_dir / "postmaster.pid").read_text().splitlines()[0])
+
     def database_url(self, name: str) -> str:
         """URL of database ``name`` on this server (the database is not created)."""
         return f"postgresql://postgres@127.0.0.1:{self.port}/{quote(name, safe='')}"
@@ -178,6 +182,30 @@ class PostgresServer:
         """Stop the server (fast shutdown) and delete its directory; safe to call repeatedly."""
         with self._lock:
             self._stop()
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data and port (drills: the database goes away).
+
+        ``mode`` is pg_ctl's: "fast" disconnects clients and shuts down cleanly, "immediate"
+        is a crash (recovery runs at the next start).
+        """
+        with self._lock:
+            if self._bindir is None or self._tmpdir is None:
+                raise RuntimeError("PostgresServer has not been started")
+            proc = self._run(
+                [str(self._bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", mode, "-w", "stop"]
+            )
+            if proc.returncode != 0:
+                self._fail("pg_ctl stop failed.", proc)
+
+    def resume(self) -> None:
+        """Start a halted server again on the same port with the same data."""
+        with self._lock:
+            if self._port is None:
+                raise RuntimeError("PostgresServer has not been started")
+            proc = self._pg_ctl_start(self._port)
+            if proc.returncode != 0:
+                self._fail("pg_ctl start (resume) failed.", proc)
 
     def __enter__(self) -> PostgresServer:
         self.start()
@@ -280,32 +308,7 @@ class PostgresServer:
         last: subprocess.CompletedProcess[str] | None = None
         for _ in range(_START_ATTEMPTS):
             port = _free_port()
-            options = " ".join(
-                [
-                    f"-p {port}",
-                    f"-k {shlex.quote(str(self._tmpdir))}",
-                    "-c listen_addresses=127.0.0.1",
-                    "-c fsync=off",
-                    "-c synchronous_commit=off",
-                    "-c full_page_writes=off",
-                    "-c max_connections=200",
-                ]
-            )
-            last = self._run(
-                [
-                    str(bindir / "pg_ctl"),
-                    "-D",
-                    str(self.data_dir),
-                    "-w",
-                    "-t",
-                    "60",
-                    "-l",
-                    str(self._tmpdir / "log"),
-                    "-o",
-                    options,
-                    "start",
-                ]
-            )
+            last = self._pg_ctl_start(port)
             if last.returncode == 0:
                 self._port = port
                 self._running = True
@@ -315,6 +318,35 @@ class PostgresServer:
                 break
             self._kill_postmaster()
         self._fail("pg_ctl start failed.", last)
+
+    def _pg_ctl_start(self, port: int) -> subprocess.CompletedProcess[str]:
+        assert self._bindir is not None and self._tmpdir is not None
+        options = " ".join(
+            [
+                f"-p {port}",
+                f"-k {shlex.quote(str(self._tmpdir))}",
+                "-c listen_addresses=127.0.0.1",
+                "-c fsync=off",
+                "-c synchronous_commit=off",
+                "-c full_page_writes=off",
+                "-c max_connections=200",
+            ]
+        )
+        return self._run(
+            [
+                str(self._bindir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self._tmpdir / "log"),
+                "-o",
+                options,
+                "start",
+            ]
+        )
 
     def _kill_postmaster(self) -> None:
         """Last resort when pg_ctl cannot stop the server: SIGKILL the postmaster by pid file."""
