@@ -164,8 +164,11 @@ def seed_demo() -> None:
         # The demo logins have published passwords: never add them to a real deployment.
         typer.echo("refusing to seed demo accounts outside demo mode (set C3N_DEMO=1)", err=True)
         raise typer.Exit(1)
-    with _session(settings) as db:
-        seed = demo.seed_demo(db, now=_now())
+    from c3n_bot.service.workers import build_services
+
+    services = build_services(settings)
+    with _session(settings) as db, _quiet("c3n_bot.service"):
+        seed = demo.seed_demo(db, services=services, now=_now())
     state = "seeded" if seed.created else "already seeded"
     typer.echo(
         f"Demo network {state}: {seed.centers} centers, {seed.staff} staff, "
@@ -571,6 +574,18 @@ def _migrated_engine(settings: Settings) -> Iterator[Engine]:
             typer.echo("the database is not migrated: run `c3n-bot migrate` first", err=True)
             raise typer.Exit(1)
         yield engine
+
+
+@contextmanager
+def _quiet(logger: str) -> Iterator[None]:
+    # The demo's eight weeks of fictional reports would log one line each.
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The demo network: two centers, four staff logins and twenty fictional families."""
+"""The demo network: two centers, four staff logins, twenty fictional families and their past."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
-from c3n_bot.service import audit, schedules
+from c3n_bot.service import audit, demo_activity, demo_history, schedules
+from c3n_bot.service.context import Services
 from c3n_bot.service.patients import ContactIn, PatientIn, add_contact, create_patient
 from c3n_bot.service.staff import create_user
 from c3n_bot.store.base import Channel, Condition, Purpose, Relationship, Role
@@ -120,11 +121,12 @@ CENTERS = (
     _CenterSpec("pacific", "Pacific Pediatrics", "America/Los_Angeles", "+12135550191"),
 )
 BOTH = ("riverside", "pacific")
+ORGANISER = "organiser@demo.c3n"  # plans the demo's co-design session
 STAFF = (
     _StaffSpec("admin@demo.c3n", "Avery Admin", Role.ADMIN, BOTH),
     _StaffSpec("clinician@demo.c3n", "Dr. Riley Park", Role.CLINICIAN, ("riverside",)),
     _StaffSpec("clinician2@demo.c3n", "Dr. Sam Ortega", Role.CLINICIAN, ("pacific",)),
-    _StaffSpec("organiser@demo.c3n", "Jordan Lee", Role.ORGANISER, BOTH),
+    _StaffSpec(ORGANISER, "Jordan Lee", Role.ORGANISER, BOTH),
 )
 
 # Fictional people; phone numbers are in the 555-01xx range reserved for fiction.
@@ -214,8 +216,9 @@ def find_demo(db: Session) -> DemoSeed | None:
     )
 
 
-def seed_demo(db: Session, *, now: datetime) -> DemoSeed:
-    """Create the demo network in the caller's transaction, unless it is already there."""
+def seed_demo(db: Session, *, services: Services, now: datetime) -> DemoSeed:
+    """Create the demo network in the caller's transaction, unless it is already there: its
+    people, eight weeks of their reports and alerts, and a co-design session coming up."""
     existing = find_demo(db)
     if existing is not None:
         return existing
@@ -228,8 +231,9 @@ def seed_demo(db: Session, *, now: datetime) -> DemoSeed:
     db.add(network)
     centers = {spec.slug: _add_center(db, network, spec, now) for spec in CENTERS}
     db.flush()
+    users: dict[str, StaffUser] = {}
     for staff in STAFF:
-        create_user(
+        users[staff.email] = create_user(
             db,
             email=staff.email,
             name=staff.name,
@@ -254,6 +258,7 @@ def seed_demo(db: Session, *, now: datetime) -> DemoSeed:
         select(Patient).where(Patient.center_id.in_([center.id for center in centers.values()]))
     ):
         schedules.apply_templates(db, patient=patient, now=now)
+    _add_history(db, centers, users, services, now)
     seed = find_demo(db)
     assert seed is not None
     audit.record(
@@ -265,6 +270,28 @@ def seed_demo(db: Session, *, now: datetime) -> DemoSeed:
         detail={"patients": seed.patients, "contacts": seed.contacts},
     )
     return dataclasses.replace(seed, created=True)
+
+
+def _add_history(
+    db: Session,
+    centers: dict[str, Center],
+    users: dict[str, StaffUser],
+    services: Services,
+    now: datetime,
+) -> None:
+    # Each center's past alerts were acknowledged by its own clinician.
+    clinicians = {
+        centers[slug].id: users[spec.email]
+        for spec in STAFF
+        if spec.role == Role.CLINICIAN
+        for slug in spec.centers
+    }
+    center_ids = [center.id for center in centers.values()]
+    db.flush()
+    demo_history.seed_history(
+        db, center_ids=center_ids, clinicians=clinicians, services=services, now=now
+    )
+    demo_activity.seed_activity(db, organiser=users[ORGANISER], center_ids=center_ids, now=now)
 
 
 def _add_center(db: Session, network: Network, spec: _CenterSpec, now: datetime) -> Center:
