@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from functools import partial
 from typing import Annotated, NoReturn
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from sqlalchemy.exc import OperationalError
@@ -28,6 +29,17 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 E164 = re.compile(r"\+[1-9]\d{6,14}")
 
 
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_FIELDS = 200  # Twilio posts about twenty
+
+
+class _Params(dict[str, list[str]]):
+    """A posted form's values by name, which RequestValidator reads with `getall`."""
+
+    def getall(self, name: str) -> list[str]:
+        return self[name]
+
+
 async def signed_form(request: Request) -> dict[str, str]:
     """The posted form when `X-Twilio-Signature` verifies against the public URL; else 403."""
     settings = app_state(request).settings
@@ -37,16 +49,30 @@ async def signed_form(request: Request) -> dict[str, str]:
         _refuse(request, "not_configured")
     if not signature:
         _refuse(request, "unsigned")
-    form = await request.form()
-    if not all(isinstance(value, str) for _, value in form.multi_items()):
-        _refuse(request, "not_a_form")  # a file upload: Twilio never sends one
+    params = _Params()
+    for name, value in _form_fields(request, await request.body()):
+        params.setdefault(name, []).append(value)
     # Signed over the URL Twilio was given (behind a proxy, not the one this server sees).
     url = settings.public_url + request.url.path
     if request.url.query:
         url += "?" + request.url.query
-    if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
+    if not RequestValidator(token.get_secret_value()).validate(url, params, signature):
         _refuse(request, "bad_signature")
-    return {key: str(value) for key, value in form.items()}
+    return {name: values[-1] for name, values in params.items()}
+
+
+def _form_fields(request: Request, body: bytes) -> list[tuple[str, str]]:
+    # Twilio posts a URL-encoded form, never a file: anything else is refused. Parsed here
+    # rather than by request.form(), whose streaming parser cost a fifth of an SMS webhook.
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != FORM_TYPE:
+        _refuse(request, "not_a_form")
+    try:
+        return parse_qsl(
+            body.decode(), keep_blank_values=True, strict_parsing=False, max_num_fields=MAX_FIELDS
+        )
+    except ValueError:  # not UTF-8, or too many fields
+        _refuse(request, "not_a_form")
 
 
 SignedForm = Annotated[dict[str, str], Depends(signed_form)]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi import FastAPI
@@ -265,6 +266,21 @@ def test_the_webhooks_refuse_everything_when_twilio_is_not_configured(
     with TestClient(build_app(settings, MovableClock(now)), base_url=PUBLIC_URL) as client:
         for url in (SMS_URL, STATUS_URL):
             assert client.post(url, data=form, headers=signed(form, url=url)).status_code == 403
+
+
+def test_only_a_url_encoded_form_is_read(sms: SmsWorld) -> None:
+    form = join_form(sms.code)
+    headers = signed(form)
+    as_files = {name: (None, value) for name, value in form.items()}
+    assert sms.client.post(SMS_URL, files=as_files, headers=headers).status_code == 403
+    assert sms.client.post(SMS_URL, json=form, headers=headers).status_code == 403
+    latin1 = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+    assert sms.client.post(SMS_URL, content=b"Body=\xe9", headers=latin1).status_code == 403
+    assert sms.count(InboundMessage) == 0
+    # The same form, URL-encoded with a charset, is read and answered.
+    utf8 = {**headers, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    assert sms.client.post(SMS_URL, content=urlencode(form), headers=utf8).status_code == 200
+    assert sms.count(InboundMessage) == 1
 
 
 def test_a_signed_request_without_a_message_sid_is_a_400(sms: SmsWorld) -> None:
