@@ -13,7 +13,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from c3n_bot.engine.events import ChoiceInput, Input, MessageOut, TextInput
-from c3n_bot.service import enrollment, sessions, texts
+from c3n_bot.service import enrollment, inbound_batch, sessions, texts
 from c3n_bot.service.acks import acknowledge
 from c3n_bot.service.context import Services
 from c3n_bot.service.enrollment import Redemption
@@ -58,22 +58,8 @@ class Outcome(enum.StrEnum):
 
 def handle_inbound(db: Session, *, inbound: Inbound, services: Services, now: datetime) -> Outcome:
     """Record a message once and act on it; the caller commits the one transaction."""
-    body = inbound.text if inbound.choice is None else f"[{inbound.choice[1]}]"
     identity = _identity(db, inbound.channel, inbound.address)
-    inbound_id = insert_ignoring_duplicates(
-        db,
-        InboundMessage,
-        {
-            "channel": inbound.channel,
-            "provider_message_id": inbound.provider_message_id,
-            "identity_id": identity.id if identity else None,
-            "body": body,
-            "received_at": now,
-            # Handled in this same transaction: if handling fails, the row is not kept either.
-            "handled_at": now,
-        },
-        returning=InboundMessage.id,
-    )
+    inbound_id = _store(db, inbound, identity, now)
     if inbound_id is None:
         log.info("inbound.duplicate", extra={"channel": inbound.channel.value})
         return Outcome.DUPLICATE
@@ -175,6 +161,30 @@ def _answered_today(db: Session, inbound: Inbound, now: datetime) -> bool:
     return recent is not None
 
 
+def _store(
+    db: Session, inbound: Inbound, identity: ChannelIdentity | None, now: datetime
+) -> int | None:
+    """The message's new row id, or None when it was already stored (a replay)."""
+    stored = inbound_batch.take_stored(db, inbound.channel, inbound.provider_message_id)
+    if isinstance(stored, inbound_batch.Missing):
+        row = inbound_batch.inbound_row(inbound, identity, now)
+        return insert_ignoring_duplicates(db, InboundMessage, row, returning=InboundMessage.id)
+    if stored is None:
+        return None
+    inbound_id, identity_id = stored
+    if identity is not None and identity_id is None:
+        # Stored before an earlier message of the batch enrolled its sender.
+        db.execute(_SET_IDENTITY, {"inbound_id": inbound_id, "identity_id": identity.id})
+    return inbound_id
+
+
+_SET_IDENTITY = (
+    update(InboundMessage)
+    .where(InboundMessage.id == bindparam("inbound_id"))
+    .values(identity_id=bindparam("identity_id"))
+)
+
+
 # The row lock serialises concurrent messages of one contact (SQLite: BEGIN IMMEDIATE).
 # Built once: every webhook runs it.
 _IDENTITY = (
@@ -189,7 +199,10 @@ _IDENTITY = (
 
 
 def _identity(db: Session, channel: Channel, address: str) -> ChannelIdentity | None:
-    return db.scalar(_IDENTITY, {"channel": channel, "address": address})
+    read = inbound_batch.take_identity(db, channel, address)
+    if isinstance(read, inbound_batch.Missing):
+        return db.scalar(_IDENTITY, {"channel": channel, "address": address})
+    return read
 
 
 def _dispatch(
@@ -202,7 +215,9 @@ def _dispatch(
     if identity.stopped_at is not None:
         return Outcome.IGNORED_STOPPED
     reply: Input = ChoiceInput(*inbound.choice) if inbound.choice else TextInput(inbound.text)
-    active = sessions.active_session(db, contact.id)
+    active = inbound_batch.take_session(db, contact.id)
+    if isinstance(active, inbound_batch.Missing):
+        active = sessions.active_session(db, contact.id)
     if active is not None:
         sessions.resume(db, active, identity, reply, services, now)
         return Outcome.ANSWERED

@@ -24,11 +24,14 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from c3n_bot.service import inbound_batch
 from c3n_bot.service.context import Services
 from c3n_bot.service.conversations import Inbound, Outcome, handle_inbound
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
+# After these, what was read ahead for the batch's other senders still holds.
+READ_AHEAD_KEPT = frozenset({Outcome.ANSWERED, Outcome.DUPLICATE})
 
 
 Result = tuple[Outcome | None, BaseException | None]
@@ -134,14 +137,21 @@ class InboundQueue:
 
     def _in_transaction(self, jobs: list[_Job]) -> list[Outcome]:
         with self._sessions() as db:
-            outcomes = [
-                job.context.run(
-                    self._handle, db, inbound=job.inbound, services=self._services, now=job.now
-                )
-                for job in jobs
-            ]
+            if len(jobs) > 1:
+                inbound_batch.read_ahead(db, [(job.inbound, job.now) for job in jobs])
+            outcomes = [self._one(db, job) for job in jobs]
             db.commit()
         return outcomes
+
+    def _one(self, db: Session, job: _Job) -> Outcome:
+        inbound = job.inbound
+        outcome = job.context.run(
+            self._handle, db, inbound=inbound, services=self._services, now=job.now
+        )
+        inbound_batch.forget_sender(db, inbound.channel, inbound.address)
+        if outcome not in READ_AHEAD_KEPT:
+            inbound_batch.forget_all(db)  # an enrollment, a keyword, a new flow: start afresh
+        return outcome
 
 
 def _deliver(batch: list[_Job], results: list[Result]) -> None:

@@ -25,8 +25,20 @@ def _insert_or_ignore(dialect: str, model: type[Base], returning: Any) -> Insert
     # Built once per table: a webhook's hot path should not rebuild and re-key a statement.
     module = postgresql if dialect == "postgresql" else sqlite
     table = cast(Table, model.__table__)
-    statement: Insert = module.insert(table).on_conflict_do_nothing().returning(returning)
+    columns = returning if isinstance(returning, tuple) else (returning,)
+    statement: Insert = module.insert(table).on_conflict_do_nothing().returning(*columns)
     return statement
+
+
+def insert_many_ignoring_duplicates(
+    db: Session, model: type[Base], rows: list[dict[str, Any]], *, returning: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    """Insert rows in one statement, skipping those a unique constraint already holds;
+    `returning` of the rows actually inserted, in no particular order."""
+    if not rows:
+        return []
+    statement = _insert_or_ignore(db.get_bind().dialect.name, model, returning)
+    return [tuple(row) for row in db.execute(statement, rows)]
 
 
 def insert_ignoring_duplicates_bulk(

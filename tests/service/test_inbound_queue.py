@@ -15,9 +15,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from c3n_bot.service.context import Services
 from c3n_bot.service.conversations import Inbound, Outcome, handle_inbound
+from c3n_bot.service.enrollment import create_invitation
 from c3n_bot.service.inbound_queue import InboundQueue
+from c3n_bot.store.base import Channel
 from c3n_bot.store.db import make_session_factory
-from c3n_bot.store.models import ConversationSession, InboundMessage, OutboxMessage
+from c3n_bot.store.models import (
+    ChannelIdentity,
+    ConversationSession,
+    InboundMessage,
+    OutboxMessage,
+)
+from tests.builders import link, make_contact, make_patient
 from tests.service.conftest import Family, new_message_id
 
 
@@ -141,3 +149,88 @@ def test_a_blocking_caller_waits_for_the_commit(
     finally:
         writer.stop()
     writer.stop()  # stopping twice is harmless
+
+
+def test_a_batch_of_several_senders_reads_ahead_and_stays_in_order(
+    queue_and_gate: tuple[InboundQueue, Gate],
+    family: Family,
+    sessions: sessionmaker[Session],
+    now: datetime,
+) -> None:
+    writer, gate = queue_and_gate
+
+    def parent(text: str) -> Inbound:
+        identity = family.parent_telegram
+        return Inbound(
+            channel=identity.channel,
+            address=identity.address,
+            provider_message_id=new_message_id(),
+            text=text,
+        )
+
+    # The teen's PHQ-9 starts alone; the rest arrive together: the teen's session is read
+    # ahead for her first answer only, the parent has none when the batch begins.
+    messages = [
+        _message(family, "PHQ9"),
+        parent("GAD7"),
+        _message(family, "1"),
+        parent("1"),
+        _message(family, "2"),
+        _message(family, "3"),
+        parent("2"),
+    ]
+    outcomes = asyncio.run(_send_while_held(writer, gate, messages, now))
+    assert outcomes == [Outcome.STARTED, Outcome.STARTED] + [Outcome.ANSWERED] * 5
+    with sessions() as db:
+        by_contact = {s.contact_id: s for s in db.scalars(select(ConversationSession))}
+        teen = by_contact[family.teen_contact.id].state["answers"]
+        assert [teen[item]["code"] for item in teen] == ["LA6569-3", "LA6570-1", "LA6571-9"]
+        assert by_contact[family.parent.id].state["flow"] == "gad7"
+        assert db.scalar(select(func.count()).select_from(InboundMessage)) == len(messages)
+
+
+def test_a_sender_enrolled_earlier_in_the_batch_is_known_to_their_next_message(
+    queue_and_gate: tuple[InboundQueue, Gate],
+    family: Family,
+    sessions: sessionmaker[Session],
+    now: datetime,
+) -> None:
+    writer, gate = queue_and_gate
+    with sessions() as db:
+        patient = make_patient(db, now=now)
+        contact = make_contact(db, now=now)
+        link(db, contact=contact, patient=patient)
+        code = create_invitation(
+            db,
+            patient_id=patient.id,
+            contact_id=contact.id,
+            allowed_centers={patient.center_id},
+            now=now,
+        ).enrollment.sms_code
+        db.commit()
+    phone = "+16175550999"
+
+    def newcomer(text: str) -> Inbound:
+        return Inbound(Channel.SMS, phone, new_message_id(), text)
+
+    # Both of the newcomer's messages are stored before the first enrolls them.
+    messages = [_message(family, "HELP"), newcomer(f"JOIN {code}"), newcomer("yes")]
+    outcomes = asyncio.run(_send_while_held(writer, gate, messages, now))
+    assert outcomes == [Outcome.KEYWORD, Outcome.ENROLLED, Outcome.ANSWERED]
+    with sessions() as db:
+        identity = db.scalar(select(ChannelIdentity).where(ChannelIdentity.address == phone))
+        assert identity is not None and identity.contact_id == contact.id
+        stored = dict(
+            db.execute(
+                select(InboundMessage.provider_message_id, InboundMessage.identity_id).where(
+                    InboundMessage.provider_message_id.in_(
+                        [m.provider_message_id for m in messages[1:]]
+                    )
+                )
+            ).all()
+        )
+        # Unknown when JOIN arrived, as one by one; known by the time "yes" was handled.
+        assert stored == {
+            messages[1].provider_message_id: None,
+            messages[2].provider_message_id: identity.id,
+        }
