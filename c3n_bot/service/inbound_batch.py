@@ -51,14 +51,19 @@ _IDENTITIES = (
     .order_by(ChannelIdentity.id)
     .with_for_update()
 )
+# Reached through the senders' identities: given a list of contacts instead, SQLite's
+# planner (without statistics) walked every active session by status, 12 ms a batch at
+# 8,000 families, rather than probing the one-active-session-per-contact index.
 _SESSIONS = (
     select(ConversationSession)
+    .join(ChannelIdentity, ChannelIdentity.contact_id == ConversationSession.contact_id)
     .where(
-        ConversationSession.contact_id.in_(bindparam("contact_ids", expanding=True)),
+        ChannelIdentity.channel.in_(bindparam("channels", expanding=True)),
+        ChannelIdentity.address.in_(bindparam("addresses", expanding=True)),
         ConversationSession.status == SessionStatus.ACTIVE,
     )
     .order_by(ConversationSession.id)
-    .with_for_update()
+    .with_for_update(of=ConversationSession)
 )
 
 
@@ -86,14 +91,16 @@ def inbound_row(
 
 def read_ahead(db: Session, messages: Sequence[tuple[Inbound, datetime]]) -> None:
     """Read the senders' identities, contacts and active sessions, and store the messages."""
-    addresses = {inbound.address for inbound, _ in messages}
-    channels = {inbound.channel for inbound, _ in messages}
+    senders = {
+        "addresses": {inbound.address for inbound, _ in messages},
+        "channels": {inbound.channel for inbound, _ in messages},
+    }
     ahead = _ReadAhead()
-    for identity in db.scalars(_IDENTITIES, {"channels": channels, "addresses": addresses}):
+    for identity in db.scalars(_IDENTITIES, senders):
         ahead.identities[(identity.channel, identity.address)] = identity
         ahead.sessions[identity.contact_id] = None
     if ahead.sessions:
-        for session in db.scalars(_SESSIONS, {"contact_ids": list(ahead.sessions)}):
+        for session in db.scalars(_SESSIONS, senders):
             ahead.sessions[session.contact_id] = session
     rows = [
         inbound_row(inbound, ahead.identities.get((inbound.channel, inbound.address)), now)

@@ -14,6 +14,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.responses import Response
@@ -60,6 +61,12 @@ SESSION_MAX_AGE = 12 * 3600
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+}
 SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
 
 
@@ -113,7 +120,16 @@ def create_app(
             inbound.stop()
             runtime.engine.dispose()
 
-    app = FastAPI(title="c3n-bot", version="0.1.0", lifespan=lifespan, docs_url="/docs")
+    app = FastAPI(
+        title="c3n-bot",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        # Our metrics (/metrics) and JSON logs are our own. FastAPI's OpenTelemetry would
+        # record exception messages (which may quote patient data) and costs every request
+        # a provider lookup: off.
+        telemetry=NO_TELEMETRY,
+    )
     inbound = InboundQueue(runtime.sessions, runtime.services)
     app.state.c3n = AppState(
         settings=settings,
