@@ -25,6 +25,7 @@ from c3n_bot.service.flows import FlowCatalog
 from c3n_bot.service.outbox import NOTIFY_CHANNEL
 from c3n_bot.store.advisory import AdvisoryLease
 from c3n_bot.store.base import Channel
+from c3n_bot.store.checkpoint import FALLBACK_PAGES, checkpointer_for
 from c3n_bot.store.db import make_engine, make_session_factory
 from c3n_bot.store.notify import Listener
 
@@ -118,7 +119,8 @@ class Runtime:
         senders: Mapping[Channel, Sender] | None = None,
     ) -> Runtime:
         """Connect to the configured database."""
-        engine = make_engine(settings.sqlalchemy_url)
+        # Serving processes checkpoint SQLite's log in a thread (maintenance()), not in commits.
+        engine = make_engine(settings.sqlalchemy_url, sqlite_autocheckpoint=FALLBACK_PAGES)
         all_senders = {**local_senders(), **(senders or {})}
         runtime = cls(
             settings=settings,
@@ -159,11 +161,16 @@ class Runtime:
             return None
         return Listener(self.settings.sqlalchemy_url, NOTIFY_CHANNEL, on_notify)
 
+    def maintenance(self) -> list[Worker]:
+        """What every serving process runs for its database: SQLite's log checkpoints."""
+        checkpointer = checkpointer_for(self.engine)
+        return [] if checkpointer is None else [checkpointer]
+
     def background(
         self, *, dispatch: bool = True, tick: bool = True, extra: Sequence[Worker] = ()
     ) -> list[Worker]:
         """The workers this process runs, in start order (stopped in reverse)."""
-        workers: list[Worker] = []
+        workers: list[Worker] = self.maintenance()
         if dispatch:
             # One dispatcher per provider channel: pacing one never holds up another.
             groups = [[c] for c in self.senders if c in PACED] + [

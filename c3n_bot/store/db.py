@@ -16,8 +16,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_SNAPSHOT = "c3n_read_snapshot"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for a SQLAlchemy URL; SQLite gets WAL, foreign keys and a busy timeout."""
+def make_engine(url: str, *, sqlite_autocheckpoint: int | None = None, **kwargs: Any) -> Engine:
+    """An engine for a SQLAlchemy URL; SQLite gets WAL, foreign keys and a busy timeout, and
+    `sqlite_autocheckpoint` (log pages) when a store.checkpoint thread does the checkpoints."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         kwargs.setdefault("pool_pre_ping", True)
@@ -31,6 +32,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     )
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
+    if sqlite_autocheckpoint is not None:
+        pages = int(sqlite_autocheckpoint)
+
+        def _autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={pages}")
+
+        event.listen(engine, "connect", _autocheckpoint)
     return engine
 
 

@@ -107,7 +107,7 @@ def create_app(
         workers = (
             runtime.background(extra=[*build_receivers(runtime), *build_pushers(runtime)])
             if embedded_workers
-            else []
+            else runtime.maintenance()
         )
         for worker in workers:
             worker.start()

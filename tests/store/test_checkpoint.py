@@ -1,0 +1,67 @@
+"""SQLite's log checkpoints: done by a thread in serving processes, not in a writer's commit."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from c3n_bot.store.checkpoint import FALLBACK_PAGES, Checkpointer, checkpointer_for
+from c3n_bot.store.db import make_engine
+
+ROWS = 3_000  # ~1,500 log pages of 2 KiB rows: past SQLite's default of 1,000
+_engines: list[Engine] = []  # kept open until the end: see _write
+
+
+def _write(url: str, *, autocheckpoint: int | None) -> Path:
+    engine = make_engine(url, sqlite_autocheckpoint=autocheckpoint)
+    # Never disposed: closing the last connection would checkpoint and delete the log.
+    _engines.append(engine)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
+    for _ in range(0, ROWS, 100):
+        with engine.begin() as connection:  # a commit per 100 rows, as a busy writer
+            connection.execute(
+                text("INSERT INTO t (body) VALUES (:body)"),
+                [{"body": "x" * 2048} for _ in range(100)],
+            )
+    with engine.connect() as connection:
+        pages = connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+        assert pages == (autocheckpoint or 1000)
+    return Path(str(engine.url.database))
+
+
+def _log_pages(database: Path) -> int:
+    wal = database.with_name(database.name + "-wal")
+    return wal.stat().st_size // 4096 if wal.exists() else 0
+
+
+def test_commits_leave_the_log_to_the_checkpointer(tmp_path: Path) -> None:
+    # By default a commit past 1,000 pages checkpoints, and the log restarts from its start.
+    default = _write(f"sqlite:///{tmp_path / 'default.db'}", autocheckpoint=None)
+    # With the thread's fallback the commits never do: the log holds every row.
+    deferred = _write(f"sqlite:///{tmp_path / 'deferred.db'}", autocheckpoint=FALLBACK_PAGES)
+    assert _log_pages(deferred) > 1_400 > _log_pages(default)
+    connection = sqlite3.connect(deferred)
+    try:
+        busy, logged, copied = Checkpointer(deferred).checkpoint(connection)
+        assert (busy, copied) == (0, logged) and logged > 1_400
+        assert connection.execute("SELECT count(*) FROM t").fetchone() == (ROWS,)
+    finally:
+        connection.close()
+
+
+def test_the_thread_starts_and_stops(tmp_path: Path) -> None:
+    database = tmp_path / "c3n.db"
+    sqlite3.connect(database).close()
+    checkpointer = Checkpointer(database, every=3600)
+    checkpointer.start()
+    checkpointer.stop()  # returns once the thread has ended, without waiting an hour
+    checkpointer.stop()  # and again is harmless
+
+
+def test_only_a_sqlite_file_gets_a_checkpointer(tmp_path: Path) -> None:
+    assert checkpointer_for(make_engine(f"sqlite:///{tmp_path / 'c3n.db'}")) is not None
+    assert checkpointer_for(make_engine("sqlite://")) is None
+    assert checkpointer_for(make_engine("postgresql+psycopg://c3n@localhost/c3n")) is None
