@@ -44,23 +44,32 @@ class Checkpointer:
             self._thread.join()
             self._thread = None
 
+    def connect(self) -> sqlite3.Connection:
+        """The thread's own connection to the database."""
+        return sqlite3.connect(self._database, timeout=BUSY_TIMEOUT_SECONDS)
+
     def checkpoint(self, connection: sqlite3.Connection) -> tuple[int, int, int]:
         """One passive checkpoint: (busy, log pages, pages copied back)."""
         busy, pages, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         return int(busy), int(pages), int(copied)
 
     def _run(self) -> None:
-        connection = sqlite3.connect(
-            self._database, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
-        )
+        connection: sqlite3.Connection | None = None
+        failing = False
         try:
             while not self._stopping.wait(self._every):
                 try:
+                    if connection is None:
+                        connection = self.connect()
                     self.checkpoint(connection)
+                    failing = False
                 except sqlite3.Error as exc:  # the next round tries again
-                    log.warning("checkpoint.failed", extra={"error": type(exc).__name__})
+                    if not failing:  # once per outage, not twice a second
+                        log.warning("checkpoint.failed", extra={"error": type(exc).__name__})
+                    failing = True
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
 
 
 def checkpointer_for(engine: Engine) -> Checkpointer | None:

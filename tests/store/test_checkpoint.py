@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, text
 
 from c3n_bot.store.checkpoint import FALLBACK_PAGES, Checkpointer, checkpointer_for
@@ -65,3 +67,26 @@ def test_only_a_sqlite_file_gets_a_checkpointer(tmp_path: Path) -> None:
     assert checkpointer_for(make_engine(f"sqlite:///{tmp_path / 'c3n.db'}")) is not None
     assert checkpointer_for(make_engine("sqlite://")) is None
     assert checkpointer_for(make_engine("postgresql+psycopg://c3n@localhost/c3n")) is None
+
+
+def test_a_database_that_cannot_be_opened_is_tried_again_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "no-such-dir" / "c3n.db"
+
+    class Counting(Checkpointer):
+        attempts = 0
+
+        def connect(self) -> sqlite3.Connection:
+            self.attempts += 1
+            if self.attempts == 3:  # the directory appears before the third round,
+                missing.parent.mkdir()
+                self._stopping.set()  # which is the last
+            return super().connect()
+
+    checkpointer = Counting(missing, every=0)
+    with caplog.at_level(logging.WARNING, logger="c3n_bot.store.checkpoint"):
+        checkpointer._run()  # in this thread: returns when stopped, raising nothing
+    # Two failed rounds, one warning; then it connected once and checkpointed.
+    assert checkpointer.attempts == 3
+    assert caplog.messages.count("checkpoint.failed") == 1
