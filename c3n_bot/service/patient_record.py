@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import Integer, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from c3n_bot.store.base import Purpose, Relationship
@@ -24,6 +25,7 @@ from c3n_bot.store.models import (
     Patient,
     Schedule,
 )
+from c3n_bot.store.models.scheduling import AppointmentStatus, DueStatus
 
 VISIT_WORK = ("visit_reminder", "pre_visit")
 VISITS_SHOWN = 20
@@ -40,19 +42,45 @@ class ContactCard:
     consents: dict[Purpose, bool | None]
 
 
+class Visit(NamedTuple):
+    """An appointment as the chart shows it."""
+
+    id: uuid.UUID
+    starts_at: datetime
+    location: str | None
+    status: AppointmentStatus
+
+
+class VisitWork(NamedTuple):
+    """A reminder or pre-visit prompt of an appointment, and what became of it."""
+
+    kind: str
+    due_at: datetime
+    status: DueStatus
+    reason: str | None
+
+
 @dataclass(frozen=True)
 class VisitCard:
     """An appointment with its reminders and pre-visit prompts, whatever became of them."""
 
-    appointment: Appointment
-    work: list[DueWork] = field(default_factory=list)
+    appointment: Visit
+    work: list[VisitWork] = field(default_factory=list)
+
+
+class ScheduleRule(NamedTuple):
+    """A schedule as the chart shows it."""
+
+    flow_id: str
+    rrule: str
+    active: bool
 
 
 @dataclass(frozen=True)
 class ScheduleLine:
     """A schedule and its next slot; None while it or the patient's schedules are paused."""
 
-    schedule: Schedule
+    schedule: ScheduleRule
     next_due_at: datetime | None
 
 
@@ -65,11 +93,7 @@ def contacts(db: Session, patient: Patient) -> list[ContactCard]:
     ids = [link.contact_id for link in links]
     granted: dict[tuple[uuid.UUID, Purpose], bool] = {}
     if ids:
-        rows = db.execute(
-            select(Consent.contact_id, Consent.purpose, Consent.granted).where(
-                Consent.contact_id.in_(ids)
-            )
-        )
+        rows = db.execute(_CONSENTS, {"contact_ids": ids})
         granted = {(row.contact_id, row.purpose): row.granted for row in rows}
     return [
         ContactCard(
@@ -86,40 +110,61 @@ def contacts(db: Session, patient: Patient) -> list[ContactCard]:
 
 def visits(db: Session, patient_id: uuid.UUID, *, limit: int = VISITS_SHOWN) -> list[VisitCard]:
     """The latest appointments, newest first, each with its reminder and pre-visit rows."""
-    latest = (
-        select(Appointment.id)
-        .where(Appointment.patient_id == patient_id)
-        .order_by(Appointment.starts_at.desc())
-        .limit(limit)
-    )
-    rows = db.execute(
-        select(Appointment, DueWork)
-        .outerjoin(
-            DueWork,
-            (DueWork.appointment_id == Appointment.id) & DueWork.kind.in_(VISIT_WORK),
-        )
-        .where(Appointment.id.in_(latest.scalar_subquery()))
-        .order_by(Appointment.starts_at.desc(), Appointment.id, DueWork.due_at, DueWork.key)
-    )
     cards: dict[uuid.UUID, VisitCard] = {}
-    for appointment, work in rows:
-        card = cards.setdefault(appointment.id, VisitCard(appointment))
-        if work is not None:
-            card.work.append(work)
+    for row in db.execute(_VISITS, {"patient_id": patient_id, "limit": limit}):
+        card = cards.get(row[0])
+        if card is None:
+            card = cards[row[0]] = VisitCard(Visit(*row[:4]))
+        if row[4] is not None:  # an appointment without reminders has no work
+            card.work.append(VisitWork(*row[4:]))
     return list(cards.values())
 
 
 def schedules(db: Session, patient: Patient) -> list[ScheduleLine]:
     """The patient's schedules, oldest first, with the next slot the clock will act on."""
-    rows = db.scalars(
-        select(Schedule)
-        .where(Schedule.patient_id == patient.id)
-        .order_by(Schedule.created_at, Schedule.flow_id, Schedule.id)
+    paused = patient.schedules_paused
+    lines = []
+    for row in db.execute(_SCHEDULES, {"patient_id": patient.id}):
+        rule = ScheduleRule(*row[:3])
+        lines.append(ScheduleLine(rule, row[3] if rule.active and not paused else None))
+    return lines
+
+
+# Built once with bound values: building and caching a statement of this size cost more Python
+# time per chart than the database spent running it. Visits and schedules are read as columns
+# (Core): the chart only shows them, and loading ORM objects cost more than the query.
+_APPOINTMENTS, _DUE_WORK, _SCHEDULE = (
+    Appointment.__table__.c,
+    DueWork.__table__.c,
+    Schedule.__table__.c,
+)
+_CONSENTS = select(Consent.contact_id, Consent.purpose, Consent.granted).where(
+    Consent.contact_id.in_(bindparam("contact_ids", expanding=True))
+)
+_LATEST_VISITS = (
+    select(_APPOINTMENTS.id)
+    .where(_APPOINTMENTS.patient_id == bindparam("patient_id"))
+    .order_by(_APPOINTMENTS.starts_at.desc())
+    .limit(bindparam("limit", type_=Integer))
+)
+_VISITS = (
+    select(
+        *(_APPOINTMENTS[name] for name in Visit._fields),
+        *(_DUE_WORK[name] for name in VisitWork._fields),
     )
-    return [
-        ScheduleLine(
-            schedule=row,
-            next_due_at=row.next_due_at if row.active and not patient.schedules_paused else None,
+    .select_from(
+        Appointment.__table__.outerjoin(
+            DueWork.__table__,
+            (_DUE_WORK.appointment_id == _APPOINTMENTS.id)
+            # Not IN (...): SQLAlchemy would expand that list again on every execution.
+            & or_(*(_DUE_WORK.kind == kind for kind in VISIT_WORK)),
         )
-        for row in rows
-    ]
+    )
+    .where(_APPOINTMENTS.id.in_(_LATEST_VISITS.scalar_subquery()))
+    .order_by(_APPOINTMENTS.starts_at.desc(), _APPOINTMENTS.id, _DUE_WORK.due_at, _DUE_WORK.key)
+)
+_SCHEDULES = (
+    select(*(_SCHEDULE[name] for name in ScheduleRule._fields), _SCHEDULE.next_due_at)
+    .where(_SCHEDULE.patient_id == bindparam("patient_id"))
+    .order_by(_SCHEDULE.created_at, _SCHEDULE.flow_id, _SCHEDULE.id)
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -12,6 +13,7 @@ from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 240
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 16, 44
+PLOT_WIDTH, PLOT_HEIGHT = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 MAX_X_LABELS = 10
 TONES = {
     "ok": "#2e7d32",
@@ -43,16 +45,14 @@ class _Frame:
     y_max: float
 
     def x(self, index: int) -> float:
-        plot = WIDTH - LEFT - RIGHT
         if self.count <= 1:
-            return LEFT + plot / 2
-        return LEFT + plot * index / (self.count - 1)
+            return LEFT + PLOT_WIDTH / 2
+        return LEFT + PLOT_WIDTH * index / (self.count - 1)
 
     def y(self, value: float) -> float:
-        plot = HEIGHT - TOP - BOTTOM
-        span = (self.y_max - self.y_min) or 1.0
-        clamped = min(max(value, self.y_min), self.y_max)
-        return TOP + plot * (self.y_max - clamped) / span
+        y_max = self.y_max
+        clamped = min(max(value, self.y_min), y_max)
+        return TOP + PLOT_HEIGHT * (y_max - clamped) / ((y_max - self.y_min) or 1.0)
 
 
 def line_chart(
@@ -72,14 +72,22 @@ def line_chart(
     `flagged` holds indexes of points to emphasise (e.g. a run-chart shift); every text
     argument is shown as given, so callers pass already translated strings."""
     frame = _Frame(len(points), y_min, y_max)
+    # Each label and coordinate shows more than once (axis, line, point): made once.
+    labels = [escape(label) for label, _ in points]
+    xs = [f"{frame.x(i):.1f}" for i in range(len(points))]
+    ys = [None if value is None else f"{frame.y(value):.1f}" for _, value in points]
     parts = [
         _open(title, _describe(points, y_label)),
-        *(_band(frame, band) for band in bands),
-        _y_axis(frame, y_label),
-        _x_labels(frame, points),
-        _lines(frame, points),
+        *(_band(y_min, y_max, band) for band in bands),
+        _y_axis(y_min, y_max, y_label),
+        _x_labels(xs, labels),
+        _lines(xs, ys),
         _median(frame, median, median_label) if median is not None else "",
-        *(_point(frame, i, label, value, i in flagged) for i, (label, value) in enumerate(points)),
+        *(
+            _point(xs[i], y, labels[i], value, i in flagged)
+            for i, ((_, value), y) in enumerate(zip(points, ys, strict=True))
+            if value is not None and y is not None
+        ),
         "</svg>",
     ]
     return Markup("".join(parts))
@@ -125,15 +133,20 @@ def _open(title: str, desc: str) -> str:
     )
 
 
-def _band(frame: _Frame, band: Band) -> str:
+# The bands and the axis of a scale are the same on every chart of it (an instrument's trend
+# on each patient's page): made once. They hold the scale's labels, no point of anyone's data.
+@functools.lru_cache(maxsize=512)
+def _band(y_min: float, y_max: float, band: Band) -> str:
+    frame = _Frame(0, y_min, y_max)
     top, bottom = frame.y(band.high), frame.y(band.low)
     colour = TONES.get(band.tone, TONES["neutral"])
+    label = escape(band.label)
     return (
-        f'<g class="band band-{escape(band.tone)}"><title>{escape(band.label)}</title>'
-        f'<rect x="{LEFT}" y="{top:.1f}" width="{WIDTH - LEFT - RIGHT}" '
+        f'<g class="band band-{escape(band.tone)}"><title>{label}</title>'
+        f'<rect x="{LEFT}" y="{top:.1f}" width="{PLOT_WIDTH}" '
         f'height="{max(bottom - top, 0.0):.1f}" fill="{colour}" fill-opacity="0.12"/>'
         f'<text x="{WIDTH - RIGHT - 4}" y="{top + 12:.1f}" text-anchor="end" fill="{colour}">'
-        f"{escape(band.label)}</text></g>"
+        f"{label}</text></g>"
     )
 
 
@@ -148,15 +161,16 @@ def ticks(low: float, high: float, most: int = 6) -> list[float]:
     return [round(first + n * step, 9) for n in range(int((high - first) / step + 1e-9) + 1)]
 
 
-def _y_axis(frame: _Frame, y_label: str) -> str:
-    ticks_at = ticks(frame.y_min, frame.y_max)
+@functools.lru_cache(maxsize=256)
+def _y_axis(y_min: float, y_max: float, y_label: str) -> str:
+    frame = _Frame(0, y_min, y_max)
     lines = "".join(
-        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{frame.y(t):.1f}" y2="{frame.y(t):.1f}" '
-        f'stroke="#ddd"/><text x="{LEFT - 6}" y="{frame.y(t) + 4:.1f}" text-anchor="end">'
+        f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+        f'stroke="#ddd"/><text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
         f"{format_value(t)}</text>"
-        for t in ticks_at
+        for t, y in ((t, frame.y(t)) for t in ticks(frame.y_min, frame.y_max))
     )
-    middle = TOP + (HEIGHT - TOP - BOTTOM) / 2
+    middle = TOP + PLOT_HEIGHT / 2
     label = (
         f'<text x="12" y="{middle:.1f}" text-anchor="middle" '
         f'transform="rotate(-90 12 {middle:.1f})">{escape(y_label)}</text>'
@@ -164,31 +178,31 @@ def _y_axis(frame: _Frame, y_label: str) -> str:
     return f'<g class="axis" fill="#444">{lines}{label}</g>'
 
 
-def _x_labels(frame: _Frame, points: Sequence[tuple[str, float | None]]) -> str:
-    step = max(1, -(-len(points) // MAX_X_LABELS))
+def _x_labels(xs: Sequence[str], labels: Sequence[str]) -> str:
+    step = max(1, -(-len(labels) // MAX_X_LABELS))
     baseline = HEIGHT - BOTTOM + 16
     return (
         '<g class="axis" fill="#444">'
         + "".join(
-            f'<text x="{frame.x(i):.1f}" y="{baseline}" text-anchor="middle">{escape(label)}</text>'
-            for i, (label, _) in enumerate(points)
-            if i % step == 0
+            f'<text x="{xs[i]}" y="{baseline}" text-anchor="middle">{labels[i]}</text>'
+            for i in range(0, len(labels), step)
         )
         + "</g>"
     )
 
 
-def _lines(frame: _Frame, points: Sequence[tuple[str, float | None]]) -> str:
+def _lines(xs: Sequence[str], ys: Sequence[str | None]) -> str:
     """One polyline per run of consecutive known values, so missing weeks show as gaps."""
-    indexed = [(i, v) for i, (_, v) in enumerate(points)]
     runs = (
         list(group)
-        for known, group in itertools.groupby(indexed, key=lambda item: item[1] is not None)
+        for known, group in itertools.groupby(
+            zip(xs, ys, strict=True), key=lambda xy: xy[1] is not None
+        )
         if known
     )
     return "".join(
         '<polyline fill="none" stroke="#1565c0" stroke-width="2" points="'
-        + " ".join(f"{frame.x(i):.1f},{frame.y(v):.1f}" for i, v in run if v is not None)
+        + " ".join(f"{x},{y}" for x, y in run)
         + '"/>'
         for run in runs
         if len(run) > 1
@@ -205,13 +219,12 @@ def _median(frame: _Frame, median: float, label: str) -> str:
     )
 
 
-def _point(frame: _Frame, index: int, label: str, value: float | None, flagged: bool) -> str:
-    if value is None:
-        return ""
+def _point(x: str, y: str, label: str, value: float, flagged: bool) -> str:
+    """A point at formatted coordinates; `label` comes escaped."""
     colour, radius = ("#c62828", 5) if flagged else ("#1565c0", 3.5)
     css = "point flagged" if flagged else "point"
     return (
-        f'<circle class="{css}" cx="{frame.x(index):.1f}" cy="{frame.y(value):.1f}" '
-        f'r="{radius}" fill="{colour}"><title>{escape(label)}: {format_value(value)}</title>'
+        f'<circle class="{css}" cx="{x}" cy="{y}" '
+        f'r="{radius}" fill="{colour}"><title>{label}: {format_value(value)}</title>'
         "</circle>"
     )

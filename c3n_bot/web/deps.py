@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, HTTPException, Request, status
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload, sessionmaker
@@ -30,6 +31,8 @@ class AppState:
     clock: Callable[[], datetime]
     services: Services
     inbound: InboundQueue
+    # Each language's template gettext, made on first use (the catalogs are fixed at start-up).
+    gettexts: dict[str, Callable[..., str]] = field(default_factory=dict)
 
 
 def app_state(request: Request) -> AppState:
@@ -38,10 +41,23 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-def get_db(request: Request) -> Iterator[Session]:
+async def get_db(request: Request) -> AsyncIterator[Session]:
     """One session per request; the route commits what it means to keep."""
-    with app_state(request).sessions() as db:
+    # Opening a session touches no database: no hop to the thread pool for it. Nor does
+    # closing one outside a transaction (unused, or committed: the connection went back with
+    # the commit). Closing one in a transaction returns its connection (a rollback): that runs
+    # in a thread, as FastAPI closes a sync dependency, shielded from cancellation and without
+    # waiting for a free worker (a request holding a pooled connection must not wait behind
+    # requests waiting for one).
+    db = app_state(request).sessions()
+    try:
         yield db
+    finally:
+        if not db.in_transaction():
+            db.close()
+        else:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(db.close, limiter=anyio.CapacityLimiter(1))
 
 
 async def get_now(request: Request) -> datetime:

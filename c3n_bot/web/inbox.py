@@ -24,7 +24,7 @@ from c3n_bot.store.models import Center
 from c3n_bot.web import inbox_view as view
 from c3n_bot.web.access import ClinicalFormDep
 from c3n_bot.web.deps import DbDep, NowDep, Principal, ServicesDep, StaffDep
-from c3n_bot.web.templating import flash, render
+from c3n_bot.web.templating import flash, render, viewer_language
 
 router = APIRouter()
 BAND_CODE = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -55,16 +55,22 @@ def inbox_page(
     )
     before = inbox.Cursor.decode(params.get("before", ""))
     submissions = inbox.submissions(db, centers=scope, filters=filters, zone=zone, before=before)
+    translate = services.translator(viewer_language(request))
     context = {
         "staff": principal.user,
         "centers": centers,
         **flows,
         "filters": filters,
         "query": filter_query(filters),
-        "alerts": view.alert_lines(open_alerts.rows, centers, now),
+        "alerts": view.alert_lines(open_alerts.rows, centers, now, translate),
         "more_alerts": open_alerts.more,
         "alert_page": alert_page,
-        "submissions": view.submission_lines(submissions.rows, centers, flows["titles"]),
+        "submissions": view.submission_rows(
+            submissions.rows,
+            centers,
+            flows["titles"],
+            translate,
+        ),
         "next_cursor": inbox.next_cursor(submissions),
         "first_page": before is None,
     }

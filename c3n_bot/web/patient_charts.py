@@ -39,7 +39,7 @@ class TrendChart:
 def trend_chart(trend: Trend, tz: str, translate: Callable[[str], str]) -> TrendChart:
     """The chart of a trend, dates in the patient's timezone, band labels in the viewer's."""
     zone = timing.load_zone(tz)
-    points = [(at.astimezone(zone).strftime("%Y-%m-%d"), value) for at, value in trend.points]
+    points = [(at.astimezone(zone).date().isoformat(), value) for at, value in trend.points]
     highest = max(value for _, value in points) if points else 0.0
     bands = shaded_bands(trend.score, translate, highest)
     top = max([band.high for band in bands] + [highest, 1.0])

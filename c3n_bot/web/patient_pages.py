@@ -27,6 +27,7 @@ from c3n_bot.store.models.scheduling import AppointmentStatus
 from c3n_bot.web.access import ClinicalDep, may_read_messages
 from c3n_bot.web.deps import DbDep, NowDep, ServicesDep
 from c3n_bot.web.patient_charts import trend_chart
+from c3n_bot.web.patient_view import report_lines
 from c3n_bot.web.templating import render, viewer_language
 
 router = APIRouter()
@@ -89,7 +90,7 @@ def patient_page(
         "patient": patient,
         "contacts": patient_record.contacts(db, patient),
         "purposes": list(Purpose),
-        "timeline": found.timeline,
+        "reports": report_lines(found.timeline, patient.timezone, translate),
         "charts": [trend_chart(trend, patient.timezone, translate) for trend in found.trends],
         "visits": patient_record.visits(db, patient.id),
         "closed": (AppointmentStatus.CANCELLED, AppointmentStatus.COMPLETED),
@@ -100,11 +101,12 @@ def patient_page(
         "flows": [f for f in services.flows.all() if f.kind == FlowKind.QUESTIONNAIRE],
         "today": now.astimezone(timing.load_zone(patient.timezone)).strftime("%Y-%m-%dT%H:%M"),
     }
-    principal.audit(
+    audit.write(
         db,
-        request,
+        actor=principal.actor(request),
         action="patient.view",
-        patient=patient,
+        patient_id=patient.id,
+        center_id=patient.center_id,
         now=now,
         detail={"message_bodies": bodies},
     )

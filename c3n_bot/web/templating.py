@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
-from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
-from jinja2.runtime import Context
+from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.responses import Response
 
@@ -23,19 +22,27 @@ from c3n_bot.web.deps import app_state
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEFAULT_LANGUAGE = SUPPORTED_LANGUAGES[0]
 FLASH_KEY = "flash"
+MAX_KEPT_TEXTS = 4096
 
 
 def local_time(value: datetime | None, tz: str) -> str:
     """An instant as a wall time in an IANA zone, with the zone's abbreviation."""
     if value is None:
         return "–"
-    return f"{timing.as_utc(value).astimezone(timing.load_zone(tz)):%Y-%m-%d %H:%M %Z}"
+    return wall_time(value, timing.load_zone(tz))
+
+
+def wall_time(value: datetime, zone: tzinfo) -> str:
+    """As :func:`local_time`, in a zone already loaded (for many instants of one page)."""
+    return f"{timing.as_utc(value).astimezone(zone):%Y-%m-%d %H:%M %Z}"
 
 
 _env = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
     autoescape=select_autoescape(default=True),
     extensions=["jinja2.ext.i18n"],
+    # The templates ship with the code (a change is a restart): no stat of each file per page.
+    auto_reload=False,
 )
 # English is the source language; render() hands each page the viewer's own gettext.
 _env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
@@ -62,12 +69,34 @@ def viewer_language(request: Request) -> str:
 
 
 def _gettext(translate: Callable[[str], str]) -> Callable[..., str]:
-    # As Jinja's newstyle gettext: the translation is autoescaped, then %-formatted.
-    @pass_context
-    def gettext(context: Context, message: str, **variables: Any) -> str:
-        text = translate(message)
-        return (Markup(text) if context.eval_ctx.autoescape else text) % variables
+    # As Jinja's newstyle gettext in an autoescaped template (every template here is): the
+    # translation is marked safe, then %-formatted with escaped values. A plain function, not
+    # a pass_context one: Jinja copies the template's context for every call of one of those.
+    # A text without variables is the same every time: kept, up to a bound (templates pass
+    # literals; the bound keeps anything else from growing it).
+    shown: dict[str, str] = {}
 
+    def gettext(message: str, **variables: Any) -> str:
+        if variables:
+            return Markup(translate(message)) % variables
+        text = shown.get(message)
+        if text is None:
+            text = Markup(translate(message))
+            text = text % variables if "%" in text else text
+            if len(shown) < MAX_KEPT_TEXTS:
+                shown[message] = text
+        return text
+
+    return gettext
+
+
+def _page_gettext(request: Request, lang: str) -> Callable[..., str]:
+    state = app_state(request)
+    gettext = state.gettexts.get(lang)
+    if gettext is None:
+        # English is the source language: its texts are shown as written.
+        translate = str if lang == DEFAULT_LANGUAGE else state.services.translator(lang)
+        gettext = state.gettexts[lang] = _gettext(translate)
     return gettext
 
 
@@ -92,8 +121,7 @@ def render(
         "flash": request.session.pop(FLASH_KEY, None),
         **(context or {}),
     }
-    if lang != DEFAULT_LANGUAGE:
-        gettext = _gettext(app_state(request).services.translator(lang))
-        full.update(_=gettext, gettext=gettext)
+    gettext = _page_gettext(request, lang)
+    full.update(_=gettext, gettext=gettext)
     response: Response = templates.TemplateResponse(request, name, full, status_code=status_code)
     return response
