@@ -18,9 +18,9 @@ from starlette.responses import Response
 from c3n_bot.engine.messages import N_
 from c3n_bot.service import patient_flows, patients, visits
 from c3n_bot.service.errors import Conflict, InvalidInput
-from c3n_bot.store.models import Patient
+from c3n_bot.store.models import Appointment, Patient
 from c3n_bot.web.access import ClinicalFormDep
-from c3n_bot.web.deps import DbDep, NowDep, ServicesDep
+from c3n_bot.web.deps import DbDep, NowDep, Principal, ServicesDep
 from c3n_bot.web.templating import flash
 
 router = APIRouter()
@@ -137,12 +137,7 @@ def move(
     starts_at: LocalTime,
 ) -> Response:
     """Move a visit; its open reminders are cancelled and planned for the new time."""
-    appointment = visits.get_appointment(
-        db, appointment_id=appointment_id, allowed_centers=principal.centers
-    )
-    patient = patients.get_patient(
-        db, patient_id=appointment.patient_id, allowed_centers=principal.centers
-    )
+    appointment, patient = _visit(db, appointment_id, principal)
     try:
         changed = visits.move_appointment(
             db,
@@ -153,16 +148,7 @@ def move(
         )
     except (InvalidInput, Conflict) as exc:
         return _refused(request, db, patient, exc)
-    if changed:
-        principal.audit(
-            db,
-            request,
-            action="appointment.move",
-            patient=patient,
-            now=now,
-            subject=str(appointment.id),
-        )
-    db.commit()
+    _commit_visit_change(db, request, principal, appointment, patient, now, "move", changed)
     flash(request, "ok", N_("Visit moved.") if changed else N_("The visit was already then."))
     return _back(patient, "visits")
 
@@ -172,30 +158,52 @@ def cancel(
     request: Request, appointment_id: uuid.UUID, db: DbDep, now: NowDep, principal: ClinicalFormDep
 ) -> Response:
     """Cancel a visit and its open reminders and pre-visit prompts."""
-    appointment = visits.get_appointment(
-        db, appointment_id=appointment_id, allowed_centers=principal.centers
-    )
-    patient = patients.get_patient(
-        db, patient_id=appointment.patient_id, allowed_centers=principal.centers
-    )
+    appointment, patient = _visit(db, appointment_id, principal)
     try:
         changed = visits.cancel_appointment(
             db, appointment_id=appointment.id, allowed_centers=principal.centers, now=now
         )
     except Conflict as exc:
         return _refused(request, db, patient, exc)
+    _commit_visit_change(db, request, principal, appointment, patient, now, "cancel", changed)
+    flash(request, "ok", N_("Visit cancelled."))
+    return _back(patient, "visits")
+
+
+def _visit(
+    db: Session, appointment_id: uuid.UUID, principal: Principal
+) -> tuple[Appointment, Patient]:
+    """A visit of the user's centers and its patient (404 otherwise)."""
+    appointment = visits.get_appointment(
+        db, appointment_id=appointment_id, allowed_centers=principal.centers
+    )
+    patient = patients.get_patient(
+        db, patient_id=appointment.patient_id, allowed_centers=principal.centers
+    )
+    return appointment, patient
+
+
+def _commit_visit_change(
+    db: Session,
+    request: Request,
+    principal: Principal,
+    appointment: Appointment,
+    patient: Patient,
+    now: datetime,
+    change: str,
+    changed: bool,
+) -> None:
+    """Commit a visit's move or cancellation, audited when it changed anything."""
     if changed:
         principal.audit(
             db,
             request,
-            action="appointment.cancel",
+            action=f"appointment.{change}",
             patient=patient,
             now=now,
             subject=str(appointment.id),
         )
     db.commit()
-    flash(request, "ok", N_("Visit cancelled."))
-    return _back(patient, "visits")
 
 
 def _refused(

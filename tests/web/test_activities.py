@@ -68,6 +68,8 @@ def test_an_organiser_sees_rsvps_and_no_clinical_answer(
     listing = client.get("/activities").text
     assert "Design day network" in listing and "Design day b" not in listing
     assert "<td>1</td><td>0</td><td>0</td><td>0</td>" in listing
+    listed = client.get("/activities").text
+    assert f'href="/activities/{activities["network"]}"' in listed
     page = client.get(f"/activities/{activities['network']}").text
     assert "Parent of A1" in page and "Yes" in page
     assert "Several days" not in page and INBOUND_TEXT not in page

@@ -131,6 +131,8 @@ def test_an_organiser_creates_and_edits_an_activity(
     assert "Design day" in page and "2026-04-11 10:30 EDT" in page and "Room 4B" in page
 
     activity_id = location.rsplit("/", 1)[1]
+    # The list links each activity to its organiser page (the staff view links elsewhere).
+    assert f'href="/community/activities/{activity_id}"' in client.get("/community").text
     _post(client, f"/community/activities/{activity_id}", {**ACTIVITY_FORM, "capacity": "30"})
     [capacity] = read(db, select(Activity.capacity).where(Activity.id == uuid.UUID(activity_id)))
     assert capacity == 30
