@@ -489,13 +489,13 @@ def serve(port: int, max_seconds: float) -> None:
     import uvicorn
 
     from c3n_bot.logs import configure_logging
-    from c3n_bot.web.app import create_app, settle_heap
+    from c3n_bot.web.app import create_app, prepare_to_serve
 
     _die_with_parent()
     settings = load_settings()
     configure_logging(settings.log_level)
     app = create_app(settings, embedded_workers=False, register=False)
-    settle_heap()  # as `c3n-bot web` does
+    prepare_to_serve()  # as `c3n-bot web` does
     watchdog = threading.Timer(max_seconds, os.kill, args=(os.getpid(), signal.SIGTERM))
     watchdog.daemon = True
     watchdog.start()

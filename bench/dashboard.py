@@ -42,7 +42,7 @@ from c3n_bot.service import inbox, patient_timeline, staff
 from c3n_bot.service.workers import build_services
 from c3n_bot.store.base import Role
 from c3n_bot.store.db import make_engine, make_session_factory
-from c3n_bot.web.app import create_app, settle_heap
+from c3n_bot.web.app import create_app, prepare_to_serve
 
 GOAL_RATIO = 3.0
 WARMUP = 20
@@ -101,7 +101,7 @@ async def measure(url: str, seeded: Seeded, requests: int) -> tuple[Samples, Sam
             center_ids=sorted(centers), now=NOW,
         )  # fmt: skip
     app = create_app(settings, clock=lambda: NOW, senders={}, register=False)
-    settle_heap()  # as `c3n-bot web` does once its app is built
+    prepare_to_serve()  # as `c3n-bot web` does once its app is built
     timer = ServerTimer(app)
     patients = [p for c in sorted(centers) for p in seeded.patient_ids_by_center[c]]
     inbox_query = inbox.submissions_query(

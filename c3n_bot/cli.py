@@ -77,11 +77,11 @@ def serve(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Run web, clock and dispatcher in one process (the embedded default for small sites)."""
     import uvicorn
 
-    from c3n_bot.web.app import create_app, settle_heap
+    from c3n_bot.web.app import create_app, prepare_to_serve
 
     settings = _settings()
     application = create_app(settings, embedded_workers=True)
-    settle_heap()
+    prepare_to_serve()
     _announce(settings, host, port)
     uvicorn.run(application, host=host, port=port, log_config=None)
 
@@ -95,12 +95,12 @@ def web(
     """Run the web process only: dashboard, API and webhooks (run worker and clock apart)."""
     import uvicorn
 
-    from c3n_bot.web.app import create_app, settle_heap
+    from c3n_bot.web.app import create_app, prepare_to_serve
 
     settings = _settings()
     if workers == 1:
         application = create_app(settings)
-        settle_heap()
+        prepare_to_serve()
         uvicorn.run(application, host=host, port=port, log_config=None)
     else:
         # Each process builds its own app (and settings) from the factory.
@@ -110,12 +110,12 @@ def web(
 
 def web_app() -> FastAPI:
     """The web app for one of several uvicorn processes; reads settings from the environment."""
-    from c3n_bot.web.app import create_app, settle_heap
+    from c3n_bot.web.app import create_app, prepare_to_serve
 
     settings = load_settings()
     configure_logging(settings.log_level)
     application = create_app(settings)
-    settle_heap()
+    prepare_to_serve()
     return application
 
 
