@@ -9,20 +9,25 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from c3n_bot.store.checkpoint import FALLBACK_PAGES, Checkpointer, checkpointer_for
+from c3n_bot.store.checkpoint import (
+    FALLBACK_PAGES,
+    RESTART_PAGES,
+    Checkpointer,
+    checkpointer_for,
+)
 from c3n_bot.store.db import make_engine
 
 ROWS = 3_000  # ~1,500 log pages of 2 KiB rows: past SQLite's default of 1,000
 _engines: list[Engine] = []  # kept open until the end: see _write
 
 
-def _write(url: str, *, autocheckpoint: int | None) -> Path:
+def _write(url: str, *, autocheckpoint: int | None, rows: int = ROWS) -> Path:
     engine = make_engine(url, sqlite_autocheckpoint=autocheckpoint)
     # Never disposed: closing the last connection would checkpoint and delete the log.
     _engines.append(engine)
     with engine.begin() as connection:
-        connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
-    for _ in range(0, ROWS, 100):
+        connection.execute(text("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)"))
+    for _ in range(0, rows, 100):
         with engine.begin() as connection:  # a commit per 100 rows, as a busy writer
             connection.execute(
                 text("INSERT INTO t (body) VALUES (:body)"),
@@ -51,6 +56,41 @@ def test_commits_leave_the_log_to_the_checkpointer(tmp_path: Path) -> None:
         assert (busy, copied) == (0, logged) and logged > 1_400
         assert connection.execute("SELECT count(*) FROM t").fetchone() == (ROWS,)
     finally:
+        connection.close()
+
+
+def test_a_long_log_starts_again_from_its_beginning(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c3n.db'}"
+    database = _write(url, autocheckpoint=FALLBACK_PAGES, rows=2 * ROWS)
+    assert _log_pages(database) > RESTART_PAGES
+    connection = sqlite3.connect(database)
+    try:
+        busy, logged, copied = Checkpointer(database).checkpoint(connection)
+        assert (busy, copied) == (0, logged) and logged > RESTART_PAGES
+        _write(url, autocheckpoint=FALLBACK_PAGES, rows=100)  # the next writer's commit
+        # ...went to the log's start: a passive checkpoint alone leaves it appending.
+        assert Checkpointer(database).checkpoint(connection)[1] < logged // 10
+        assert connection.execute("SELECT count(*) FROM t").fetchone() == (2 * ROWS + 100,)
+    finally:
+        connection.close()
+
+
+def test_a_writer_mid_transaction_holds_off_the_restart_not_the_other_way(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'c3n.db'}"
+    database = _write(url, autocheckpoint=FALLBACK_PAGES, rows=2 * ROWS)
+    writer = sqlite3.connect(database, isolation_level=None)
+    connection = sqlite3.connect(database)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("INSERT INTO t (body) VALUES ('late')")
+        # The passive round copies what was committed; the restart gives up, busy.
+        busy, logged, copied = Checkpointer(database).checkpoint(connection)
+        assert busy == 1 and copied == logged > RESTART_PAGES
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
         connection.close()
 
 
