@@ -57,6 +57,7 @@ from bench.common import (
     LoadClient,
     RawClient,
     Seeded,
+    collector_paused,
     cpu_seconds,
     forget_c3n_environment,
     loopback_only,
@@ -192,12 +193,13 @@ async def open_loop(
 
 async def measured(server: AppServer, phase: Phase, run: Awaitable[Phase]) -> Phase:
     """Run a phase, adding the CPU time both processes spent and its wall-clock window."""
-    server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds()
-    phase.started_at = time.time()
-    await run
-    phase.ended_at = time.time()
-    phase.server_cpu = cpu_seconds(server.pid) - server_cpu
-    phase.client_cpu = cpu_seconds() - client_cpu
+    with collector_paused():
+        server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds()
+        phase.started_at = time.time()
+        await run
+        phase.ended_at = time.time()
+        phase.server_cpu = cpu_seconds(server.pid) - server_cpu
+        phase.client_cpu = cpu_seconds() - client_cpu
     return phase
 
 
