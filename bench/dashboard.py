@@ -14,6 +14,7 @@ Goal: each page's p95 at most 3x its query's p95 (exit status 1 otherwise).
 
     .venv/bin/python -m bench.dashboard
     .venv/bin/python -m bench.dashboard --patients 5000 --submissions 100000 --requests 100
+    .venv/bin/python -m bench.dashboard --keep-seed /tmp/c3n-seeds   # later runs skip seeding
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import pickle
+import shutil
 import sys
 import tempfile
 import time
@@ -173,28 +176,54 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--patients", type=int, default=50_000, help="default 50,000")
     parser.add_argument("--submissions", type=int, default=1_000_000, help="default 1,000,000")
     parser.add_argument("--requests", type=int, default=200, help="per page, default 200")
+    parser.add_argument(
+        "--keep-seed",
+        type=Path,
+        metavar="DIR",
+        help="keep the seeded database in DIR and start later runs of the same size from a "
+        "copy of it (the measured run is the same; only the seeding is skipped)",
+    )
     return parser.parse_args(argv)
+
+
+def seeded_database(folder: Path, args: argparse.Namespace) -> tuple[str, Seeded]:
+    """A freshly seeded database in `folder` (copied from --keep-seed's when kept before)."""
+    name = "dashboard.db"
+    kept = (
+        args.keep_seed / f"dashboard-{args.patients}-{args.submissions}" if args.keep_seed else None
+    )
+    if kept is not None and (kept / "seeded.pickle").exists():
+        shutil.copyfile(kept / name, folder / name)
+        with (kept / "seeded.pickle").open("rb") as file:
+            found: Seeded = pickle.load(file)  # written by an earlier run, below
+        print(f"seed copied from {kept}", flush=True)
+        return f"sqlite:///{folder / name}", found
+    url = migrated_sqlite(folder, name)
+    settings = Settings(demo=False, secret_key=SECRET, database_url=url)
+    engine = make_engine(settings.sqlalchemy_url)
+    found = seed(
+        engine, build_services(settings).flows, patients=args.patients, submissions=args.submissions
+    )
+    engine.dispose()
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / name, kept / name)
+        with (kept / "seeded.pickle").open("wb") as file:
+            pickle.dump(found, file)
+    return url, found
 
 
 def main(argv: list[str] | None = None) -> None:
     """Seed, measure both pages, print the ratios, exit 1 when a goal is missed."""
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="c3n-dashboard-") as folder:
-        url = migrated_sqlite(Path(folder), "dashboard.db")
-        settings = Settings(demo=False, secret_key=SECRET, database_url=url)
         started = time.perf_counter()
-        engine = make_engine(settings.sqlalchemy_url)
-        seeded = seed(
-            engine,
-            build_services(settings).flows,
-            patients=args.patients,
-            submissions=args.submissions,
-        )
-        engine.dispose()
+        url, seeded = seeded_database(Path(folder), args)
         print(
             f"dashboard benchmark on sqlite: {args.patients:,} patients in "
             f"{len(seeded.center_ids)} centers, {seeded.submissions:,} submissions, "
-            f"{seeded.alerts:,} alerts; seeded in {time.perf_counter() - started:.1f} s; "
+            f"{seeded.alerts:,} alerts; seeded (or copied) in "
+            f"{time.perf_counter() - started:.1f} s; "
             f"a clinician of 2 centers; {args.requests} requests per page",
             flush=True,
         )

@@ -105,8 +105,9 @@ def open_alerts(
     time (index ix_alerts_inbox); a band keeps alerts whose submission is in it."""
     params = narrowing.values()
     shape = frozenset(params)
-    params.update(centers=list(centers), offset=offset, limit=limit)
-    return Bound(_alerts_statement(shape), params)
+    params.update({f"center_{n}": center for n, center in enumerate(centers)})
+    params.update(offset=offset, limit=limit)
+    return Bound(_alerts_statement(len(centers), shape), params)
 
 
 def _narrowed(
@@ -155,13 +156,16 @@ def _newest_of_center(n: int | None, shape: frozenset[str]) -> Select[*tuple[Any
     return select(query.subquery())
 
 
-@functools.lru_cache(maxsize=64)
-def _alerts_statement(shape: frozenset[str]) -> Select[*tuple[Any, ...]]:
+@functools.lru_cache(maxsize=256)
+def _alerts_statement(count: int, shape: frozenset[str]) -> Select[*tuple[Any, ...]]:
+    # One bound value per center, not an expanding IN: SQLAlchemy renders an expanding
+    # parameter's SQL again on every execution, which cost more than the query.
+    centers = [bindparam(f"center_{n}", type_=Alert.center_id.type) for n in range(count)]
     query: Select[*tuple[Any, ...]] = (
         select(Alert.id, *ALERT_COLUMNS, *PATIENT_COLUMNS)
         .join(Patient, Patient.id == Alert.patient_id)
         .where(
-            Alert.center_id.in_(bindparam("centers", expanding=True)),
+            Alert.center_id.in_(centers) if centers else false(),
             Alert.acknowledged_at.is_(None),
         )
         # "urgent" sorts after "review": descending puts urgent first.

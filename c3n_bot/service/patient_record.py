@@ -111,7 +111,7 @@ def contacts(db: Session, patient: Patient) -> list[ContactCard]:
 def visits(db: Session, patient_id: uuid.UUID, *, limit: int = VISITS_SHOWN) -> list[VisitCard]:
     """The latest appointments, newest first, each with its reminder and pre-visit rows."""
     cards: dict[uuid.UUID, VisitCard] = {}
-    for row in db.execute(_VISITS, {"patient_id": patient_id, "limit": limit}):
+    for row in db.connection().execute(_VISITS, {"patient_id": patient_id, "limit": limit}):
         card = cards.get(row[0])
         if card is None:
             card = cards[row[0]] = VisitCard(Visit(*row[:4]))
@@ -124,7 +124,7 @@ def schedules(db: Session, patient: Patient) -> list[ScheduleLine]:
     """The patient's schedules, oldest first, with the next slot the clock will act on."""
     paused = patient.schedules_paused
     lines = []
-    for row in db.execute(_SCHEDULES, {"patient_id": patient.id}):
+    for row in db.connection().execute(_SCHEDULES, {"patient_id": patient.id}):
         rule = ScheduleRule(*row[:3])
         lines.append(ScheduleLine(rule, row[3] if rule.active and not paused else None))
     return lines
@@ -132,7 +132,8 @@ def schedules(db: Session, patient: Patient) -> list[ScheduleLine]:
 
 # Built once with bound values: building and caching a statement of this size cost more Python
 # time per chart than the database spent running it. Visits and schedules are read as columns
-# (Core): the chart only shows them, and loading ORM objects cost more than the query.
+# (Core, on the session's connection): the chart only shows them, and loading ORM objects, or
+# even the ORM's handling of a statement that loads none, cost more than the query.
 _APPOINTMENTS, _DUE_WORK, _SCHEDULE = (
     Appointment.__table__.c,
     DueWork.__table__.c,

@@ -138,6 +138,12 @@ _SIGNED_IN = (
 
 def current_staff(request: Request, db: DbDep) -> Principal:
     """The staff user of the session cookie, or LoginRequired."""
+    return signed_in(request, db)
+
+
+def signed_in(request: Request, db: Session) -> Principal:
+    """As :func:`current_staff`, called directly (by a page that looks its user up in the
+    worker thread it runs in anyway, see :mod:`c3n_bot.web.page_thread`)."""
     raw = request.session.get("staff_id")
     user = None
     if raw:

@@ -23,25 +23,31 @@ from c3n_bot.store.base import Role
 from c3n_bot.store.models import Center
 from c3n_bot.web import inbox_view as view
 from c3n_bot.web.access import ClinicalFormDep
-from c3n_bot.web.deps import DbDep, NowDep, Principal, ServicesDep, StaffDep
-from c3n_bot.web.templating import flash, render, viewer_language
+from c3n_bot.web.csrf import csrf_token
+from c3n_bot.web.deps import DbDep, NowDep, Principal
+from c3n_bot.web.page_thread import Page, staff_page
+from c3n_bot.web.templating import flash, page_gettext, render, viewer_language
 
 router = APIRouter()
 BAND_CODE = re.compile(r"^[a-z0-9_]{1,32}$")
 
 
 @router.get("/")
-def inbox_page(
-    request: Request, db: DbDep, now: NowDep, principal: StaffDep, services: ServicesDep
-) -> Response:
+async def inbox_page(request: Request, db: DbDep) -> Response:
     """Clinicians and admins: their centers' open alerts and newest submissions. Organisers
     see no clinical data: their centers and the QI pages only. A list is not audited (as the
     patient list is not); opening a patient's chart and acknowledging an alert are."""
+    return await staff_page(request, db, _inbox)
+
+
+def _inbox(page: Page) -> Response:
+    request, db, principal = page.request, page.db, page.principal
     centers = _centers(principal)
     if principal.role == Role.ORGANISER:
+        db.commit()  # read only: see below
         return render(request, "organiser_home.html", {"staff": principal.user, "centers": centers})
     params = request.query_params
-    flows = _flow_context(services)
+    flows = _flow_context(page.services)
     filters = parse_filter(params, allowed=set(centers), flows=set(flows["titles"]))
     zone = _zone(centers, filters.center_id)
     scope = principal.centers
@@ -55,14 +61,22 @@ def inbox_page(
     )
     before = inbox.Cursor.decode(params.get("before", ""))
     submissions = inbox.submissions(db, centers=scope, filters=filters, zone=zone, before=before)
-    translate = services.translator(viewer_language(request))
+    # Read only, so ended before rendering: SQLite's write lock (taken at BEGIN) is not held
+    # while the page renders, and the session closes without a hop to the thread pool.
+    db.commit()
+    lang = viewer_language(request)
+    translate = page.services.translator(lang)
+    query = filter_query(filters)
+    form = view.AckForm(
+        csrf_token=csrf_token(request), back=query, gettext=page_gettext(request, lang)
+    )
     context = {
         "staff": principal.user,
         "centers": centers,
         **flows,
         "filters": filters,
-        "query": filter_query(filters),
-        "alerts": view.alert_lines(open_alerts.rows, centers, now, translate),
+        "query": query,
+        "alerts": view.alert_lines(open_alerts.rows, centers, page.now, translate, form),
         "more_alerts": open_alerts.more,
         "alert_page": alert_page,
         "submissions": view.submission_rows(

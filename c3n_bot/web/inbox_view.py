@@ -1,5 +1,5 @@
-"""The inbox's rows as the page shows them: escaped table rows (submissions) and cells
-(alerts, whose acknowledge form stays in the template), formatted once in Python.
+"""The inbox's rows as the page shows them: escaped table rows (submissions, and alerts with
+their acknowledge forms), formatted once in Python.
 
 Formatting here instead of in the template keeps the page's own cost close to its query's:
 a Jinja expression per cell costs more than the string it makes.
@@ -10,14 +10,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
 
 from c3n_bot.engine.messages import N_
-from c3n_bot.service.inbox import AlertRow, PatientRef, SubmissionRow
+from c3n_bot.service.inbox import AlertRow, SubmissionRow
 from c3n_bot.service.timing import load_zone
 from c3n_bot.store.models import Center
+from c3n_bot.web.html_text import html_text
 from c3n_bot.web.templating import wall_time
 
 CORRECTED = N_("corrected, version %(n)s")
@@ -29,30 +31,33 @@ ALERT_WORDS = {
     "overdue": N_("Overdue"),
     "open": N_("Awaiting acknowledgement"),
 }
+NOTE_LABEL, NOTE_HINT, ACKNOWLEDGE = N_("Note"), N_("Note: what was done"), N_("Acknowledge")
 
 
-class Who(NamedTuple):
-    """A patient as a row names them, with a link to their chart."""
+class AckForm:
+    """The acknowledge form's cell that closes each alert's row: the parts every row of a page
+    shares (the session's CSRF token, the filters to return to, the labels in the page's
+    gettext, marked safe as in a template) are joined once, around each alert's id."""
 
-    href: str
-    name: str
-    detail: str
+    def __init__(self, *, csrf_token: str, back: str, gettext: Callable[..., str]) -> None:
+        hidden = (
+            f'<input type="hidden" name="csrf_token" value="{escape(csrf_token)}">'
+            f'<input type="hidden" name="back" value="{escape(back)}">'
+        )
+        label, hint = escape(gettext(NOTE_LABEL)), escape(gettext(NOTE_HINT))
+        self.parts = (
+            '\n      <td>\n        <form method="post" action="/alerts/',
+            f'/acknowledge" class="inline">\n          {hidden}\n          <label for="note-',
+            f'" class="visually-hidden">{label}</label>\n          <input id="note-',
+            f'" name="note" maxlength="2000" placeholder="{hint}">\n'
+            f'          <button type="submit">{escape(gettext(ACKNOWLEDGE))}</button>\n'
+            "        </form>\n      </td>\n    </tr>",
+        )
 
-
-class AlertLine(NamedTuple):
-    """One open-alert row: its id (for the acknowledge form) and its other cells, escaped."""
-
-    id: str
-    cells: Markup
-
-
-def _who(patient: PatientRef, centers: Mapping[uuid.UUID, Center]) -> Who:
-    center = centers[patient.center_id]
-    return Who(
-        href=f"/patients/{patient.id}",
-        name=f"{patient.family_name}, {patient.given_name}",
-        detail=f"{patient.external_id} · {center.name}",
-    )
+    def cell(self, alert_id: str) -> str:
+        """The form's cell for one alert, with the end of its row."""
+        opening, after_action, after_label, rest = self.parts
+        return f"{opening}{alert_id}{after_action}{alert_id}{after_label}{alert_id}{rest}"
 
 
 def scores_text(scores: Mapping[str, Any], bands: Mapping[str, Any]) -> str:
@@ -63,6 +68,17 @@ def scores_text(scores: Mapping[str, Any], bands: Mapping[str, Any]) -> str:
     )
 
 
+def _center_cells(
+    centers: Mapping[uuid.UUID, Center],
+) -> tuple[dict[uuid.UUID, ZoneInfo], dict[uuid.UUID, str]]:
+    """Each center's zone and escaped name, looked up once per page."""
+    zones = {center_id: load_zone(center.timezone) for center_id, center in centers.items()}
+    names = {center_id: html_text(center.name) for center_id, center in centers.items()}
+    return zones, names
+
+
+# Ids, ISO instants and enum codes are escaped by construction (hex digits, digits and
+# punctuation, lowercase codes): only text from people or the database goes through html_text.
 def submission_rows(
     rows: Sequence[SubmissionRow],
     centers: Mapping[uuid.UUID, Center],
@@ -73,36 +89,35 @@ def submission_rows(
     Jinja expression per cell cost more than the whole row joined here."""
     corrected = Markup(translate(CORRECTED))
     # Centers, questionnaires and statuses recur from row to row: each is looked up once.
-    zones = {center_id: load_zone(center.timezone) for center_id, center in centers.items()}
-    names = {center_id: escape(center.name) for center_id, center in centers.items()}
+    zones, names = _center_cells(centers)
     words: dict[str, str] = {}
     lines = []
     for row in rows:
         patient = row.patient
         title = words.get(row.flow_id)
         if title is None:
-            title = words[row.flow_id] = escape(titles.get(row.flow_id, row.flow_id))
+            title = words[row.flow_id] = html_text(titles.get(row.flow_id, row.flow_id))
         note = f" <small>({corrected % {'n': row.version}})</small>" if row.version > 1 else ""
         cells = (
             '<tr>\n      <td><time datetime="',
-            escape(row.authored_at.isoformat()),
+            row.authored_at.isoformat(),
             '">',
-            escape(wall_time(row.authored_at, zones[patient.center_id])),
+            html_text(wall_time(row.authored_at, zones[patient.center_id])),
             '</time></td>\n      <td><a href="/patients/',
-            escape(str(patient.id)),
+            str(patient.id),
             '">',
-            escape(f"{patient.family_name}, {patient.given_name}"),
+            html_text(f"{patient.family_name}, {patient.given_name}"),
             "</a><br><small>",
-            escape(patient.external_id),
+            html_text(patient.external_id),
             " · ",
             names[patient.center_id],
             "</small></td>\n      <td>",
             title,
             note,
             "</td>\n      <td>",
-            escape(scores_text(row.scores, row.bands)),
+            html_text(scores_text(row.scores, row.bands)),
             "</td>\n      <td>",
-            escape(row.status.value),
+            row.status.value,
             "</td>\n    </tr>",
         )
         lines.append(Markup("".join(cells)))
@@ -114,29 +129,32 @@ def alert_lines(
     centers: Mapping[uuid.UUID, Center],
     now: datetime,
     translate: Callable[[str], str],
-) -> list[AlertLine]:
-    """The open-alert rows, formatted, each with its state (escalated, overdue or open)."""
-    labels = {code: escape(translate(word)) for code, word in ALERT_WORDS.items()}
-    zones = {center_id: load_zone(center.timezone) for center_id, center in centers.items()}
+    form: AckForm,
+) -> list[Markup]:
+    """The open-alert rows, formatted, each with its state (escalated, overdue or open) and
+    its acknowledge form."""
+    labels = {code: html_text(translate(word)) for code, word in ALERT_WORDS.items()}
+    zones, names = _center_cells(centers)
     lines = []
     for row in rows:
-        who = _who(row.patient, centers)
-        zone = zones[row.patient.center_id]
+        patient, alert_id = row.patient, str(row.id)
+        zone = zones[patient.center_id]
         state, severity = row.state(now), row.severity.value
         shown = labels[state] if state == "open" else f"<strong>{labels[state]}</strong>"
         escalated = row.escalated_at
         if escalated:
-            shown = f"{shown} {escape(wall_time(escalated, zone))}"
+            shown = f"{shown} {html_text(wall_time(escalated, zone))}"
         cells = (
-            f'<tr class="alert-row {escape(state)}{" error" if state == "escalated" else ""}" '
-            f'data-alert-id="{row.id}">\n'
-            f'      <td class="sev-{escape(severity)}">{labels[severity]}</td>\n'
-            f'      <td><a href="{escape(who.href)}">{escape(who.name)}</a><br>'
-            f"<small>{escape(who.detail)}</small></td>\n"
-            f"      <td>{escape(row.title)}</td>\n"
-            f'      <td><time datetime="{escape(row.due_by.isoformat())}">'
-            f"{escape(wall_time(row.due_by, zone))}</time></td>\n"
+            f'<tr class="alert-row {state}{" error" if state == "escalated" else ""}" '
+            f'data-alert-id="{alert_id}">\n'
+            f'      <td class="sev-{severity}">{labels[severity]}</td>\n'
+            f'      <td><a href="/patients/{patient.id}">'
+            f"{html_text(f'{patient.family_name}, {patient.given_name}')}</a><br>"
+            f"<small>{html_text(patient.external_id)} · {names[patient.center_id]}</small></td>\n"
+            f"      <td>{html_text(row.title)}</td>\n"
+            f'      <td><time datetime="{row.due_by.isoformat()}">'
+            f"{html_text(wall_time(row.due_by, zone))}</time></td>\n"
             f"      <td>{shown}</td>"
         )
-        lines.append(AlertLine(id=str(row.id), cells=Markup(cells)))
+        lines.append(Markup(cells + form.cell(alert_id)))
     return lines

@@ -7,7 +7,7 @@ else sees when, which channel and what became of each message.
 
 from __future__ import annotations
 
-import uuid
+import functools
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -25,7 +25,8 @@ from c3n_bot.service import (
 from c3n_bot.store.base import Purpose
 from c3n_bot.store.models.scheduling import AppointmentStatus
 from c3n_bot.web.access import ClinicalDep, may_read_messages
-from c3n_bot.web.deps import DbDep, NowDep, ServicesDep
+from c3n_bot.web.deps import DbDep, NowDep
+from c3n_bot.web.page_thread import Page, path_uuid, staff_page
 from c3n_bot.web.patient_charts import trend_chart
 from c3n_bot.web.patient_view import report_lines
 from c3n_bot.web.templating import render, viewer_language
@@ -67,15 +68,17 @@ def patient_list(
 
 
 @router.get("/patients/{patient_id}")
-def patient_page(
-    request: Request,
-    patient_id: uuid.UUID,
-    db: DbDep,
-    now: NowDep,
-    services: ServicesDep,
-    principal: ClinicalDep,
-) -> Response:
+async def patient_page(request: Request, patient_id: str, db: DbDep) -> Response:
     """One patient's chart; every view is audited."""
+    # The id is read after the sign-in and role checks, as before they ran in this hop.
+    return await staff_page(
+        request, db, functools.partial(_chart, raw_id=patient_id), clinical=True
+    )
+
+
+def _chart(page: Page, *, raw_id: str) -> Response:
+    request, db, principal, services = page.request, page.db, page.principal, page.services
+    patient_id = path_uuid(raw_id, "patient_id")
     patient = patients.get_patient(db, patient_id=patient_id, allowed_centers=principal.centers)
     translate = services.translator(viewer_language(request))
     bodies = may_read_messages(principal, patient.center_id)
@@ -99,7 +102,7 @@ def patient_page(
         "identities": identities,
         "bodies": bodies,
         "flows": [f for f in services.flows.all() if f.kind == FlowKind.QUESTIONNAIRE],
-        "today": now.astimezone(timing.load_zone(patient.timezone)).strftime("%Y-%m-%dT%H:%M"),
+        "today": page.now.astimezone(timing.load_zone(patient.timezone)).strftime("%Y-%m-%dT%H:%M"),
     }
     audit.write(
         db,
@@ -107,7 +110,7 @@ def patient_page(
         action="patient.view",
         patient_id=patient.id,
         center_id=patient.center_id,
-        now=now,
+        now=page.now,
         detail={"message_bodies": bodies},
     )
     db.commit()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 from c3n_bot.engine.messages import N_
 from c3n_bot.service import timing
 from c3n_bot.service.patient_timeline import TimelineEntry
+from c3n_bot.web.html_text import html_text
 from c3n_bot.web.templating import wall_time
 
 STATUS_WORDS = {"completed": N_("completed"), "partial": N_("partial"), "stopped": N_("stopped")}
@@ -31,7 +32,7 @@ def report_lines(
     escaped: dict[str, str] = {}
 
     def esc(text: str) -> str:
-        shown = escaped[text] = str(escape(text))
+        shown = escaped[text] = html_text(text)
         return shown
 
     statuses = {code: esc(translate(word)) for code, word in STATUS_WORDS.items()}
@@ -43,14 +44,14 @@ def report_lines(
         at = entry.authored_at
         status = entry.status.value
         parts = [
-            f'  <summary>\n    <time datetime="{escape(at.isoformat())}">'
-            f"{escape(wall_time(at, zone))}</time>\n"
+            f'  <summary>\n    <time datetime="{at.isoformat()}">'  # escaped by construction
+            f"{html_text(wall_time(at, zone))}</time>\n"
             f"    · {escaped.get(entry.title) or esc(entry.title)}"
             f" · {statuses.get(status) or esc(status)}\n    "
         ]
         for score in entry.scores:
             label = escaped.get(score.label) or esc(score.label)
-            parts.append(f" · {label}: <strong>{escape(score.value)}</strong>")
+            parts.append(f" · {label}: <strong>{html_text(str(score.value))}</strong>")
             if score.band:
                 parts.append(f" ({escaped.get(score.band) or esc(score.band)})")
         parts.append(f"\n    {corrected if entry.version > 1 else ''}\n  </summary>\n")

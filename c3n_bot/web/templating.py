@@ -90,7 +90,8 @@ def _gettext(translate: Callable[[str], str]) -> Callable[..., str]:
     return gettext
 
 
-def _page_gettext(request: Request, lang: str) -> Callable[..., str]:
+def page_gettext(request: Request, lang: str) -> Callable[..., str]:
+    """The templates' gettext in `lang`: texts marked safe, as a template shows them."""
     state = app_state(request)
     gettext = state.gettexts.get(lang)
     if gettext is None:
@@ -121,7 +122,7 @@ def render(
         "flash": request.session.pop(FLASH_KEY, None),
         **(context or {}),
     }
-    gettext = _page_gettext(request, lang)
+    gettext = page_gettext(request, lang)
     full.update(_=gettext, gettext=gettext)
     response: Response = templates.TemplateResponse(request, name, full, status_code=status_code)
     return response

@@ -241,3 +241,27 @@ def test_a_cursor_keeps_whole_microseconds_and_refuses_garbage() -> None:
     assert inbox.Cursor.decode(cursor.encode()) == cursor
     for token in ("", "x.y", "1.nothex", "9" * 30 + "." + "a" * 32):
         assert inbox.Cursor.decode(token) is None
+
+
+def test_an_alert_row_carries_its_acknowledge_form_with_the_session_token_and_filters(
+    client: TestClient, world: World, db: Session, now: datetime
+) -> None:
+    alert = make_alert(db, patient=world.patient_a, now=now, title='Call <back> & "check"')
+    db.commit()
+    login(client, world.clinician_a)
+
+    page = client.get("/?since=2000-01-01").text
+
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    assert (
+        f'<form method="post" action="/alerts/{alert.id}/acknowledge" class="inline">\n'
+        f'          <input type="hidden" name="csrf_token" value="{token.group(1)}">'
+        '<input type="hidden" name="back" value="since=2000-01-01">\n'
+        f'          <label for="note-{alert.id}" class="visually-hidden">Note</label>\n'
+        f'          <input id="note-{alert.id}" name="note" maxlength="2000" '
+        'placeholder="Note: what was done">\n'
+        '          <button type="submit">Acknowledge</button>\n'
+        "        </form>\n      </td>\n    </tr>"
+    ) in page
+    assert "<td>Call &lt;back&gt; &amp; &#34;check&#34;</td>" in page

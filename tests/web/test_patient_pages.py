@@ -136,6 +136,22 @@ def test_an_organiser_sees_no_clinical_page(client: TestClient, chart: Chart) ->
     assert 'href="/patients"' not in home and 'href="/simulator"' not in home
 
 
+def test_a_malformed_chart_id_is_checked_after_sign_in_and_role(
+    client: TestClient, chart: Chart, world: World
+) -> None:
+    signed_out = client.get("/patients/not-an-id", follow_redirects=False)
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"] == "/login?next=/patients/not-an-id"
+    login(client, ORGANISER)
+    assert client.get("/patients/not-an-id").status_code == 403
+    client.cookies.clear()
+    login(client, world.clinician_a)
+    malformed = client.get("/patients/not-an-id")
+    assert malformed.status_code == 422
+    assert [e["loc"] for e in malformed.json()["detail"]] == [["path", "patient_id"]]
+    assert client.get(f"/patients/{chart.patient_id.hex.upper()}").status_code == 200
+
+
 def test_the_chart_words_answers_for_the_viewer(
     client: TestClient, chart: Chart, world: World
 ) -> None:
