@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.orm import Session, sessionmaker
 
 from c3n_bot.config import Settings
@@ -32,6 +33,7 @@ from c3n_bot.service.dispatcher import (
     STALE_SENDING,
     Dispatcher,
     backoff_seconds,
+    claimable,
     record_attempt,
 )
 from c3n_bot.service.outbox import NOTIFY_CHANNEL, PRIORITY, enqueue_to
@@ -250,6 +252,66 @@ def test_batch_size_limits_one_pass(
 
     assert [dispatcher.drain_once() for _ in range(4)] == [2, 2, 1, 0]
     assert sender.sent_ids == ids
+
+
+def _sql_literal(value: object) -> str:
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'::timestamptz"
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _scanned(plan: dict[str, Any]) -> int:
+    """Rows the plan's scans of outbox_messages as the claimed relation produced, in all."""
+    own = plan.get("Relation Name") == "outbox_messages" and plan.get("Alias") == "outbox_messages"
+    rows = int(plan["Actual Rows"] * plan["Actual Loops"]) if own else 0
+    return rows + sum(_scanned(child) for child in plan.get("Plans", []))
+
+
+def test_a_claim_reads_its_batch_not_the_whole_backlog(
+    engine: Engine, backend: str, now: datetime
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("how a claim is planned is PostgreSQL's choice (workers claim on it)")
+    # A backlog: 500 chats with 12 pending replies each behind 2 sent, statistics up to date.
+    rows = [
+        {
+            "channel": "telegram",
+            "address": str(10_000 + n % 500),
+            "kind": "reply",
+            "priority": PRIORITY["reply"],
+            "body": "hello",
+            "status": "sent" if n < 1000 else "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for n in range(7000)
+    ]
+    with engine.begin() as connection:
+        connection.execute(OutboxMessage.__table__.insert(), rows)
+        connection.exec_driver_sql("ANALYZE outbox_messages")
+    claim = claimable([Channel.TELEGRAM], now, 100)
+    # As a worker runs it: prepared (psycopg prepares what it runs five times), planned once
+    # for any values of its parameters (PostgreSQL's generic plan).
+    numbered = claim.compile(dialect=asyncpg.dialect(), compile_kwargs={"render_postcompile": True})
+    values = [getattr(v, "value", v) for v in map(numbered.params.get, numbered.positiontup or [])]
+    with Session(engine) as db:
+        connection = db.connection()
+        connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        connection.exec_driver_sql(f"PREPARE claim AS {numbered}")
+        arguments = ", ".join(map(_sql_literal, values))
+        [[plan]] = connection.exec_driver_sql(
+            f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE claim({arguments})"
+        )
+        connection.exec_driver_sql("DEALLOCATE claim")
+        claimed = [row for row, _stopped in db.execute(claim)]
+    # The first pending row of each chat is claimable: the first 100 in order are claimed,
+    # and reading them took about as many rows, not the 6,000 pending ones.
+    assert [row.id for row in claimed] == sorted(row.id for row in claimed)
+    assert len({row.address for row in claimed}) == 100
+    assert _scanned(plan[0]["Plan"]) <= 200
 
 
 def test_a_row_not_yet_due_is_untouched_until_it_is(

@@ -166,6 +166,10 @@ class InboundMessage(Base):
     handled_at: Mapped[datetime | None]
 
 
+PENDING = "status = 'pending'"
+OPEN = "status IN ('pending', 'sending')"
+
+
 class OutboxMessage(Base):
     """An outbound message, written in the transaction that caused it; the dispatcher sends it."""
 
@@ -174,6 +178,16 @@ class OutboxMessage(Base):
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_identity_created", "identity_id", "created_at"),
         Index("ix_outbox_address_kind", "channel", "address", "kind", "created_at"),
+        # The dispatcher's claim walks a channel's pending rows in send order (ix_outbox_claim,
+        # below the class) and keeps a row only if no earlier row to its address is still open.
+        Index(
+            "ix_outbox_open_address",
+            "channel",
+            "address",
+            "id",
+            sqlite_where=text(OPEN),
+            postgresql_where=text(OPEN),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -197,6 +211,16 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None]
     provider_message_id: Mapped[str | None] = mapped_column(String(64), index=True)
     last_error: Mapped[str | None] = mapped_column(String(200))
+
+
+Index(
+    "ix_outbox_claim",
+    OutboxMessage.channel,
+    OutboxMessage.priority.desc(),
+    OutboxMessage.id,
+    sqlite_where=text(PENDING),
+    postgresql_where=text(PENDING),
+)
 
 
 class DeliveryAttempt(Base):
