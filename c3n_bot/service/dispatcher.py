@@ -180,7 +180,7 @@ class Dispatcher(DrainLoop):
 
 def claimable(
     channels: list[Channel], now: datetime, batch: int
-) -> Select[tuple[OutboxMessage, datetime | None]]:
+) -> Select[OutboxMessage, datetime | None]:
     """Due pending rows of these channels in send order (with their identity's stop), none
     with an earlier open row to its address, locked for this claim. Served by the indexes
     ix_outbox_claim (the order) and ix_outbox_open_address (the check), so a claim reads

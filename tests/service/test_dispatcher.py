@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.dialects.postgresql import asyncpg
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -290,12 +290,15 @@ def test_a_claim_reads_its_batch_not_the_whole_backlog(
         for n in range(7000)
     ]
     with engine.begin() as connection:
-        connection.execute(OutboxMessage.__table__.insert(), rows)
+        connection.execute(insert(OutboxMessage), rows)
         connection.exec_driver_sql("ANALYZE outbox_messages")
     claim = claimable([Channel.TELEGRAM], now, 100)
     # As a worker runs it: prepared (psycopg prepares what it runs five times), planned once
     # for any values of its parameters (PostgreSQL's generic plan).
-    numbered = claim.compile(dialect=asyncpg.dialect(), compile_kwargs={"render_postcompile": True})
+    numbered = claim.compile(
+        dialect=asyncpg.dialect(),  # type: ignore[no-untyped-call]
+        compile_kwargs={"render_postcompile": True},
+    )
     values = [getattr(v, "value", v) for v in map(numbered.params.get, numbered.positiontup or [])]
     with Session(engine) as db:
         connection = db.connection()
