@@ -9,7 +9,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, inspect, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
 from c3n_bot.engine import runner
@@ -32,6 +32,7 @@ from c3n_bot.service.errors import ServiceError
 from c3n_bot.service.outbox import enqueue
 from c3n_bot.store.base import Channel, Relationship
 from c3n_bot.store.models import (
+    Center,
     ChannelIdentity,
     Contact,
     ContactPatient,
@@ -266,7 +267,11 @@ def _links(db: Session, contact: Contact, patient_id: uuid.UUID | None) -> list[
     query = select(ContactPatient).where(ContactPatient.contact_id == contact.id)
     if patient_id is not None:
         query = query.where(ContactPatient.patient_id == patient_id)
-    links = list(db.scalars(query.join(Patient).order_by(Patient.birth_date)))
+    # The patients (with their center and network, which program_values names) come in the
+    # same statement: lazily, each was a round trip of its own when a flow started.
+    loaded = contains_eager(ContactPatient.patient).joinedload(Patient.center)
+    query = query.join(Patient).options(loaded.joinedload(Center.network))
+    links = list(db.scalars(query.order_by(Patient.birth_date)))
     if not links:
         raise StartError("the contact does not report for this patient")
     return links
