@@ -234,6 +234,18 @@ def cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """The machine's CPU time so far, in clock ticks: (all, stolen by the hypervisor)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields[:8]), fields[7]  # user nice system idle iowait irq softirq steal
+
+
+def stolen_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time the hypervisor took between two `cpu_ticks()`."""
+    ticks = after[0] - before[0]
+    return (after[1] - before[1]) / ticks if ticks else 0.0
+
+
 def peak_rss_mib(pid: int | None = None) -> float:
     """Peak resident memory of this process (or of `pid`, from /proc) in MiB; NaN if unknown."""
     if pid is None:

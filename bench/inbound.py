@@ -59,6 +59,7 @@ from bench.common import (
     Seeded,
     collector_paused,
     cpu_seconds,
+    cpu_ticks,
     forget_c3n_environment,
     loopback_only,
     migrated_sqlite,
@@ -66,6 +67,7 @@ from bench.common import (
     percentile,
     seed_mid_phq9,
     settings_from,
+    stolen_share,
 )
 from bench.webhooks import SMS_PATH, TELEGRAM_PATH, Webhook, WebhookFactory
 from c3n_bot.service.workers import build_services
@@ -101,6 +103,7 @@ class Phase:
     server_latencies: list[float] = field(default_factory=list)
     server_cpu: float = 0.0  # seconds
     client_cpu: float = 0.0
+    stolen: float = 0.0  # share of the machine's CPU the hypervisor took meanwhile
     target_rate: float | None = None  # open loop
 
     @property
@@ -194,12 +197,13 @@ async def open_loop(
 async def measured(server: AppServer, phase: Phase, run: Awaitable[Phase]) -> Phase:
     """Run a phase, adding the CPU time both processes spent and its wall-clock window."""
     with collector_paused():
-        server_cpu, client_cpu = cpu_seconds(server.pid), cpu_seconds()
+        server_cpu, client_cpu, ticks = cpu_seconds(server.pid), cpu_seconds(), cpu_ticks()
         phase.started_at = time.time()
         await run
         phase.ended_at = time.time()
         phase.server_cpu = cpu_seconds(server.pid) - server_cpu
         phase.client_cpu = cpu_seconds() - client_cpu
+        phase.stolen = stolen_share(ticks, cpu_ticks())
     return phase
 
 
@@ -372,7 +376,7 @@ def report(
     header = (
         f"{'phase':<19}{'req/s':>8}{'base req/s':>11}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
         f"{'max ms':>8}"
-        f"{'srv p99':>9}{'srv cpu':>9}{'cpu/req':>9}{'cli cpu':>9}{'requests':>10}"
+        f"{'srv p99':>9}{'srv cpu':>9}{'cpu/req':>9}{'cli cpu':>9}{'stolen':>8}{'requests':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -387,7 +391,7 @@ def report(
             f"{phase.p(0.99, server=True):>9.1f}"
             f"{phase.server_cpu / phase.elapsed:>9.0%}"
             f"{phase.server_cpu / max(1, phase.requests) * 1000:>9.2f}"
-            f"{phase.client_cpu / phase.elapsed:>9.0%}{phase.requests:>10}"
+            f"{phase.client_cpu / phase.elapsed:>9.0%}{phase.stolen:>8.0%}{phase.requests:>10}"
         )
     print(
         "* open loop: requests started on a fixed schedule at this rate; latency counted from "
@@ -395,7 +399,8 @@ def report(
         "p50/p99/max: client-side request time (an upper bound of webhook received -> reply row "
         "committed);\nsrv p99: from the server's request log (middleware in -> out); srv cpu, "
         "cli cpu: share of one core used by the server, the load generator; cpu/req: server CPU "
-        "ms per request."
+        "ms per request;\nstolen: share of the machine's CPU time its hypervisor took (on a "
+        "shared host, a phase with much stolen is slowed down by others)."
     )
     results: list[tuple[str, bool]] = []
     print("\ngoals")
