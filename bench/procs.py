@@ -181,6 +181,12 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
+def stolen_seconds() -> float:
+    """CPU seconds the hypervisor took from this machine since boot (counted in busy above)."""
+    fields = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
+    return int(fields[7]) / os.sysconf("SC_CLK_TCK") if len(fields) > 7 else 0.0
+
+
 def logged(event: str) -> Callable[[Child], bool]:
     """Ready once the child's log holds a line with this JSON event."""
     needle = f'"event": "{event}"'
@@ -247,4 +253,5 @@ def _cpu_sample(children: list[Child], postmaster: int) -> dict[str, float]:
     seconds["postgresql"] = family_cpu_seconds(postmaster)
     seconds["this process"] = cpu_seconds()
     seconds["machine"] = machine_busy_seconds()
+    seconds["stolen by the hypervisor"] = stolen_seconds()
     return seconds
