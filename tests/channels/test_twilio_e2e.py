@@ -259,6 +259,16 @@ def test_a_signed_query_string_is_part_of_the_url(sms: SmsWorld) -> None:
     assert sms.deliver()[0] == fill(texts.ENROLLED, PROGRAM)
 
 
+def test_a_url_signed_with_its_default_port_is_accepted_too(sms: SmsWorld) -> None:
+    # Twilio's side sometimes signs the URL with the scheme's port written out; twilio's
+    # RequestValidator accepts both forms, and so does the webhook.
+    form = join_form(sms.code)
+    with_port = SMS_URL.replace(PUBLIC_URL, f"{PUBLIC_URL}:80")
+    response = sms.client.post(SMS_URL, data=form, headers=signed(form, url=with_port))
+    assert response.status_code == 200
+    assert sms.deliver()[0] == fill(texts.ENROLLED, PROGRAM)
+
+
 def test_the_webhooks_refuse_everything_when_twilio_is_not_configured(
     settings: Settings, now: datetime
 ) -> None:
