@@ -37,17 +37,7 @@ def record(
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Add an audit event to the caller's transaction."""
-    event = AuditEvent(
-        at=now,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        action=action,
-        subject=subject,
-        patient_id=patient_id,
-        center_id=center_id,
-        ip=actor.ip,
-        detail=detail or {},
-    )
+    event = AuditEvent(**_values(actor, action, now, patient_id, center_id, subject, detail))
     db.add(event)
     return event
 
@@ -69,18 +59,27 @@ def write(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """As :func:`record`, inserted at once in the caller's transaction, without an object."""
-    db.execute(
-        _INSERT,
-        {
-            "at": now,
-            "actor_type": actor.type,
-            "actor_id": actor.id,
-            "action": action,
-            "subject": subject,
-            "patient_id": patient_id,
-            "center_id": center_id,
-            "ip": actor.ip,
-            "detail": detail or {},
-            "note": None,
-        },
-    )
+    values = _values(actor, action, now, patient_id, center_id, subject, detail)
+    db.execute(_INSERT, {**values, "note": None})
+
+
+def _values(
+    actor: Actor,
+    action: str,
+    now: datetime,
+    patient_id: uuid.UUID | None,
+    center_id: uuid.UUID | None,
+    subject: str | None,
+    detail: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "at": now,
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "action": action,
+        "subject": subject,
+        "patient_id": patient_id,
+        "center_id": center_id,
+        "ip": actor.ip,
+        "detail": detail or {},
+    }
