@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, exists, literal_column, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, exists, literal_column, select, update
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from c3n_bot.service.delivery import Outgoing, RateLimit, Sender, SendResult
@@ -30,10 +30,13 @@ from c3n_bot.store.advisory import AdvisoryLease, Holding
 from c3n_bot.store.base import Channel
 from c3n_bot.store.models import ChannelIdentity, DeliveryAttempt, OutboxMessage
 from c3n_bot.store.models.conversations import OutboxStatus
+from c3n_bot.store.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
 STALE_SENDING = timedelta(minutes=5)
+# How often a claim first looks for rows left in `sending` longer than STALE_SENDING.
+STALE_SWEEP_EVERY = timedelta(seconds=30)
 MAX_ATTEMPTS = 12
 BACKOFF_CAP_SECONDS = 600.0
 
@@ -59,6 +62,7 @@ class Dispatcher(DrainLoop):
     ) -> None:
         self._sessions = sessions
         self._senders = dict(senders)
+        self._channels = frozenset(self._senders)
         self._clock = clock
         # A virtual clock and its sleep (tests, benchmarks) replace the pacer's real time.
         pacing = limits or {}
@@ -68,7 +72,15 @@ class Dispatcher(DrainLoop):
         self._jitter = jitter
         self._lease = lease
         self._must_recover = False
+        # Built once: a claim runs on every wake-up, and building it cost more than running it.
+        self._claimable = claim_statement(list(self._senders), batch)
+        self._last_sweep: datetime | None = None
         super().__init__(idle_wait=idle_wait)
+
+    def wake_for(self, channels: Collection[Channel] | None) -> None:
+        """Wake up if rows were written to one of this dispatcher's channels (None: unknown)."""
+        if channels is None or not self._channels.isdisjoint(channels):
+            self.wake()
 
     def close(self) -> None:
         """Release the senders' connections (and the lease)."""
@@ -139,15 +151,10 @@ class Dispatcher(DrainLoop):
     def _claim(self) -> list[tuple[Outgoing, bool]]:
         now = self._clock()
         with self._sessions.begin() as db:
-            db.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.status == OutboxStatus.SENDING,
-                    OutboxMessage.next_attempt_at < now - STALE_SENDING,
-                )
-                .values(status=OutboxStatus.PENDING)
-            )
-            rows = db.execute(claimable(list(self._senders), now, self._batch)).all()
+            if self._last_sweep is None or now - self._last_sweep >= STALE_SWEEP_EVERY:
+                db.execute(_UNSTICK, {"before": now - STALE_SENDING})
+                self._last_sweep = now
+            rows = db.execute(self._claimable, {"now": now}).all()
             for row, _stopped in rows:
                 row.status = OutboxStatus.SENDING
                 row.next_attempt_at = now
@@ -178,19 +185,37 @@ class Dispatcher(DrainLoop):
         )
 
 
+# Rows a dead process left in `sending` (their send may or may not have left): pending again.
+_UNSTICK = (
+    update(OutboxMessage)
+    .where(
+        OutboxMessage.status == OutboxStatus.SENDING,
+        OutboxMessage.next_attempt_at < bindparam("before", type_=UTCDateTime()),
+    )
+    .values(status=OutboxStatus.PENDING)
+)
+
+
 def claimable(
     channels: list[Channel], now: datetime, batch: int
 ) -> Select[OutboxMessage, datetime | None]:
-    """Due pending rows of these channels in send order (with their identity's stop), none
-    with an earlier open row to its address, locked for this claim. Served by the indexes
-    ix_outbox_claim (the order) and ix_outbox_open_address (the check), so a claim reads
-    about `batch` rows however long the backlog."""
+    """The claim of `claim_statement`, its parameter `now` given."""
+    return claim_statement(channels, batch, now=now)
+
+
+def claim_statement(
+    channels: list[Channel], batch: int, *, now: datetime | None = None
+) -> Select[OutboxMessage, datetime | None]:
+    """Rows of these channels due at the parameter `now` (given when executed), pending, in send order (with their
+    identity's stop), none with an earlier open row to its address, locked for this claim.
+    Served by the indexes ix_outbox_claim (the order) and ix_outbox_open_address (the check),
+    so a claim reads about `batch` rows however long the backlog."""
     return (
         select(OutboxMessage, ChannelIdentity.stopped_at)
         .outerjoin(ChannelIdentity, ChannelIdentity.id == OutboxMessage.identity_id)
         .where(
             OutboxMessage.status == _inline(OutboxStatus.PENDING),
-            OutboxMessage.next_attempt_at <= now,
+            OutboxMessage.next_attempt_at <= bindparam("now", now, type_=UTCDateTime()),
             OutboxMessage.channel.in_(channels),
             ~exists(_earlier_open_row()),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
@@ -19,6 +20,9 @@ from c3n_bot.store.models.conversations import OutboxStatus
 PRIORITY = {"ack": 200, "safety": 100, "escalation": 100, "reply": 50, "reminder": 40,
             "prompt": 30, "invitation": 20, "broadcast": 10}  # fmt: skip
 NOTIFY_CHANNEL = "c3n_outbox"
+# Session.info key: the transaction that wrote outbox rows, and the channels it wrote.
+_WRITTEN_KEY = "c3n.outbox_written"
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
 def enqueue(
@@ -79,7 +83,7 @@ def enqueue_to(
         extra=extra,
     )
     outbox_id: int = db.execute(_INSERT, row).scalar_one()
-    _notify_on_commit(db)
+    _notify_on_commit(db, (channel,))
     return outbox_id
 
 
@@ -134,14 +138,14 @@ def enqueue_rows(db: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     db.execute(_INSERT_MANY, rows)
-    _notify_on_commit(db)
+    _notify_on_commit(db, {row["channel"] for row in rows})
 
 
 def enqueue_new(db: Session, rows: list[dict[str, Any]]) -> int:
     """Add the rows whose dedupe key is not taken yet (due work, retried sends); how many."""
     added = insert_ignoring_duplicates_bulk(db, OutboxMessage, rows)
     if added:
-        _notify_on_commit(db)
+        _notify_on_commit(db, {row["channel"] for row in rows})
     return added
 
 
@@ -151,12 +155,27 @@ _INSERT = insert(cast(Table, OutboxMessage.__table__)).returning(OutboxMessage.i
 _INSERT_MANY = insert(cast(Table, OutboxMessage.__table__))
 
 
-def _notify_on_commit(db: Session) -> None:
-    # In-process dispatchers are woken by the session's after_commit hook; dispatchers in
-    # other processes by PostgreSQL's NOTIFY, which is delivered when this transaction commits.
+def written_channels(session: Session) -> frozenset[Channel]:
+    """The channels the session's last transaction wrote outbox rows to, forgotten once
+    read (a session's after_commit or after_rollback hook)."""
+    written: tuple[object, set[Channel]] | None = session.info.pop(_WRITTEN_KEY, None)
+    return frozenset() if written is None else frozenset(written[1])
+
+
+def _notify_on_commit(db: Session, channels: Iterable[Channel]) -> None:
+    # In-process dispatchers are woken by the session's after_commit hook (written_channels);
+    # dispatchers in other processes by PostgreSQL's NOTIFY, delivered when this transaction
+    # commits: one per channel written, whose payload names it, so only that channel's
+    # dispatchers look for work.
     transaction = db.get_transaction()
-    if transaction is not None and db.info.get("outbox_written") is transaction:
+    written: tuple[object, set[Channel]] | None = db.info.get(_WRITTEN_KEY)
+    if written is None or written[0] is not transaction:
+        written = (transaction, set())
+        db.info[_WRITTEN_KEY] = written
+    new = sorted({Channel(channel) for channel in channels} - written[1])
+    if not new:
         return
-    db.info["outbox_written"] = transaction
+    written[1].update(new)
     if db.get_bind().dialect.name == "postgresql":
-        db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+        for channel in new:
+            db.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": channel.value})

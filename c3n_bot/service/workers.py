@@ -22,7 +22,7 @@ from c3n_bot.service.context import Services
 from c3n_bot.service.delivery import RateLimit, Sender, local_senders
 from c3n_bot.service.dispatcher import Dispatcher
 from c3n_bot.service.flows import FlowCatalog
-from c3n_bot.service.outbox import NOTIFY_CHANNEL
+from c3n_bot.service.outbox import NOTIFY_CHANNEL, written_channels
 from c3n_bot.store.advisory import AdvisoryLease
 from c3n_bot.store.base import Channel
 from c3n_bot.store.checkpoint import FALLBACK_PAGES, checkpointer_for
@@ -73,6 +73,7 @@ def periodic_tasks(services: Services) -> list[tuple[str, Task]]:
 
 
 PACED = (Channel.TELEGRAM, Channel.SMS)
+CHANNEL_VALUES = frozenset(channel.value for channel in Channel)
 
 
 def rate_limits(settings: Settings) -> dict[Channel, RateLimit]:
@@ -155,8 +156,9 @@ class Runtime:
             return None
         return AdvisoryLease(self.settings.sqlalchemy_url, "c3n-dispatch-" + "+".join(paced))
 
-    def listener(self, on_notify: Callable[[], None]) -> Listener | None:
-        """On PostgreSQL, a LISTEN thread for outbox commits made by other processes."""
+    def listener(self, on_notify: Callable[[str], None]) -> Listener | None:
+        """On PostgreSQL, a LISTEN thread for outbox commits made by other processes; it calls
+        `on_notify` with each notification's payload (the channel written, or "": any)."""
         if self.engine.dialect.name != "postgresql":
             return None
         return Listener(self.settings.sqlalchemy_url, NOTIFY_CHANNEL, on_notify)
@@ -179,11 +181,12 @@ class Runtime:
             dispatchers = [self.dispatcher(group) for group in groups if group]
             workers.extend(dispatchers)
 
-            def wake_all() -> None:
+            def wake_for(payload: str) -> None:
+                channels = {Channel(payload)} if payload in CHANNEL_VALUES else None
                 for dispatcher in dispatchers:
-                    dispatcher.wake()
+                    dispatcher.wake_for(channels)
 
-            listener = self.listener(wake_all)
+            listener = self.listener(wake_for)
             if listener is not None:
                 workers.append(listener)
         if tick:
@@ -195,13 +198,14 @@ class Runtime:
         return Clock(self.sessions, periodic_tasks(self.services), self.clock)
 
     def _after_rollback(self, session: Session) -> None:
-        session.info.pop("outbox_written", None)
+        written_channels(session)
 
     def _after_commit(self, session: Session) -> None:
         # In-process wake-up: a reply leaves at once instead of after the idle interval.
-        if session.info.pop("outbox_written", None) is not None:
+        channels = written_channels(session)
+        if channels:
             for dispatcher in self._dispatchers:
-                dispatcher.wake()
+                dispatcher.wake_for(channels)
 
 
 def run_worker(

@@ -13,9 +13,11 @@ log = logging.getLogger(__name__)
 
 
 class Listener:
-    """A thread LISTENing on one channel; reconnects after errors until stopped."""
+    """A thread LISTENing on one channel; reconnects after errors until stopped. `on_notify`
+    gets each notification's payload, and "" once LISTEN is on (anything may have been
+    committed while it was not)."""
 
-    def __init__(self, sqlalchemy_url: str, channel: str, on_notify: Callable[[], None]) -> None:
+    def __init__(self, sqlalchemy_url: str, channel: str, on_notify: Callable[[str], None]) -> None:
         url = make_url(sqlalchemy_url).set(drivername="postgresql")
         self._dsn = url.render_as_string(hide_password=False)
         self._channel = channel
@@ -40,10 +42,10 @@ class Listener:
                 with psycopg.connect(self._dsn, autocommit=True) as connection:
                     connection.execute(f'LISTEN "{self._channel}"')
                     # Anything may have been committed while we were not listening.
-                    self._on_notify()
+                    self._on_notify("")
                     while not self._stopping.is_set():
-                        for _ in connection.notifies(timeout=1.0, stop_after=1):
-                            self._on_notify()
+                        for notify in connection.notifies(timeout=1.0, stop_after=1):
+                            self._on_notify(notify.payload)
             except psycopg.Error:
                 log.warning("listen.reconnecting")
                 self._stopping.wait(2.0)

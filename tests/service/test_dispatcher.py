@@ -8,6 +8,7 @@ nothing waits for real beyond a few milliseconds except a bounded poll for a bac
 from __future__ import annotations
 
 import functools
+import queue
 import random
 import threading
 import time
@@ -36,7 +37,13 @@ from c3n_bot.service.dispatcher import (
     claimable,
     record_attempt,
 )
-from c3n_bot.service.outbox import NOTIFY_CHANNEL, PRIORITY, enqueue_to
+from c3n_bot.service.outbox import (
+    NOTIFY_CHANNEL,
+    PRIORITY,
+    enqueue_rows,
+    enqueue_to,
+    message_row,
+)
 from c3n_bot.service.pacing import Pacer
 from c3n_bot.service.workers import Runtime
 from c3n_bot.store.base import Channel
@@ -903,7 +910,7 @@ def test_a_commit_wakes_a_started_dispatcher_at_once(
             lambda: _status(runtime.sessions, row_id) == OutboxStatus.SENT, WAKE_DEADLINE
         )
         assert took < WAKE_DEADLINE
-        assert (runtime.listener(lambda: None) is None) == (backend == "sqlite")
+        assert (runtime.listener(lambda payload: None) is None) == (backend == "sqlite")
     finally:
         dispatcher.stop()
         runtime.engine.dispose()
@@ -946,7 +953,7 @@ def test_a_commit_in_another_process_wakes_the_worker_through_notify(
     dispatcher = worker.dispatcher()
     notified = threading.Semaphore(0)
 
-    def on_notify() -> None:
+    def on_notify(payload: str) -> None:
         notified.release()
         dispatcher.wake()
 
@@ -979,29 +986,132 @@ def test_a_commit_in_another_process_wakes_the_worker_through_notify(
 
 
 @pytest.mark.parametrize("backend", ["postgresql"])
-def test_a_listener_gets_one_notify_per_committed_transaction(
+def test_a_listener_gets_one_notify_per_channel_of_a_committed_transaction(
     database_url: str, sessions: sessionmaker[Session], now: datetime
 ) -> None:
-    calls = threading.Semaphore(0)
-    listener = Listener(sqlalchemy_url(database_url), NOTIFY_CHANNEL, calls.release)
+    payloads: queue.SimpleQueue[str] = queue.SimpleQueue()
+    listener = Listener(sqlalchemy_url(database_url), NOTIFY_CHANNEL, payloads.put)
     listener.start()
     try:
-        assert calls.acquire(timeout=POLL_DEADLINE)  # connected
+        assert payloads.get(timeout=POLL_DEADLINE) == ""  # connected: look at everything
         with sessions.begin() as db:
-            for n in range(3):  # several rows, one transaction: one NOTIFY
+            # Several rows to two channels, one transaction: one NOTIFY for each channel.
+            for n, channel in enumerate([Channel.WEB, Channel.SMS, Channel.WEB, Channel.SMS]):
                 enqueue_to(
                     db,
-                    channel=Channel.WEB,
-                    address=f"web-{n}",
+                    channel=channel,
+                    address=f"addr-{n}",
                     identity=None,
                     message=MessageOut(text="x"),
                     kind="reply",
                     now=now,
                 )
-        assert calls.acquire(timeout=WAKE_DEADLINE)
+        got = {payloads.get(timeout=WAKE_DEADLINE), payloads.get(timeout=WAKE_DEADLINE)}
+        assert got == {"web", "sms"}
+        with sessions.begin() as db:
+            enqueue_rows(
+                db,
+                [
+                    message_row(
+                        channel=Channel.TELEGRAM,
+                        address=str(n),
+                        identity_id=None,
+                        contact_id=None,
+                        message=MessageOut(text="x"),
+                        kind="broadcast",
+                        now=now,
+                    )
+                    for n in range(3)
+                ],
+            )
+        assert payloads.get(timeout=WAKE_DEADLINE) == "telegram"
     finally:
         listener.stop()
-    assert not calls.acquire(blocking=False)
+    assert payloads.empty()
+
+
+def _record_wakes(
+    dispatchers: list[ObservedDispatcher], monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """The wake-ups of these dispatchers, each named by the channels it serves."""
+    woken: list[str] = []
+    for dispatcher in dispatchers:
+
+        def wake(served: str = "+".join(sorted(dispatcher._senders))) -> None:
+            woken.append(served)
+
+        monkeypatch.setattr(dispatcher, "wake", wake)
+    return woken
+
+
+# Senders for the provider channels that need no provider: only the dispatchers' grouping counts.
+_PROVIDER_STANDINS: dict[Channel, Sender] = {
+    Channel.TELEGRAM: LocalSender(Channel.TELEGRAM),
+    Channel.SMS: LocalSender(Channel.SMS),
+}
+
+
+def test_a_commit_wakes_only_the_dispatchers_of_the_channels_it_wrote(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    observed = _observed_dispatchers(monkeypatch)
+    runtime = Runtime.build(settings, senders=_PROVIDER_STANDINS)
+    for channels in ([Channel.TELEGRAM], [Channel.SMS], [Channel.WEB, Channel.CONSOLE]):
+        runtime.dispatcher(channels)
+    woken = _record_wakes(observed, monkeypatch)
+    try:
+        with runtime.sessions() as db:
+            for channel in (Channel.SMS, Channel.SMS):
+                enqueue_to(
+                    db,
+                    channel=channel,
+                    address="+12025550101",
+                    identity=None,
+                    message=MessageOut(text="x"),
+                    kind="reply",
+                    now=runtime.clock(),
+                )
+            db.commit()
+        assert woken == ["sms"]
+        with runtime.sessions() as db:
+            enqueue_to(
+                db,
+                channel=Channel.WEB,
+                address="web-visitor",
+                identity=None,
+                message=MessageOut(text="x"),
+                kind="reply",
+                now=runtime.clock(),
+            )
+            db.commit()
+        assert woken == ["sms", "console+web"]
+    finally:
+        runtime.engine.dispose()
+
+
+def test_a_notification_wakes_the_dispatchers_of_its_channel_or_all_when_it_names_none(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    listeners: list[Callable[[str], None]] = []
+
+    def listener(self: Runtime, on_notify: Callable[[str], None]) -> None:
+        listeners.append(on_notify)  # and no LISTEN thread: the test calls it
+
+    monkeypatch.setattr(Runtime, "listener", listener)
+    observed = _observed_dispatchers(monkeypatch)
+    runtime = Runtime.build(settings, senders=_PROVIDER_STANDINS)
+    runtime.background(tick=False)
+    woken = _record_wakes(observed, monkeypatch)
+    try:
+        (on_notify,) = listeners
+        on_notify("telegram")
+        assert woken == ["telegram"]
+        woken.clear()
+        on_notify("")  # (re)connected, or a payload it does not know: every dispatcher looks
+        on_notify("fax")
+        assert sorted(woken) == sorted(2 * ["console+web", "sms", "telegram"])
+    finally:
+        runtime.engine.dispose()
 
 
 def test_local_senders_need_no_provider(sessions: sessionmaker[Session], now: datetime) -> None:
