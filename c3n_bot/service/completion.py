@@ -6,9 +6,9 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from c3n_bot.engine.definitions import Flow, FlowKind
@@ -134,34 +134,46 @@ def _submission(
     now: datetime,
     sinks: Sequence[str],
 ) -> None:
-    patient = db.get(Patient, session.patient_id) if session.patient_id else None
-    if patient is None:
+    db.flush()  # the session (a new one too) and its alerts are rows before the submission
+    center_id = (
+        db.scalar(_CENTER_OF, {"patient_id": session.patient_id}) if session.patient_id else None
+    )
+    if center_id is None:
         log.error("submission.without_patient", extra={"session_id": str(session.id)})
         return
-    submission = Submission(
-        patient_id=patient.id,
-        center_id=patient.center_id,
-        reporter_contact_id=session.contact_id,
-        session_id=session.id,
-        flow_id=session.flow_id,
-        flow_version=session.flow_version,
-        channel=identity.channel,
-        status=SubmissionStatus(event.status),
-        answers=event.answers,
-        scores=event.scores,
-        bands=event.bands,
-        started_at=session.started_at,
-        authored_at=now,
-    )
-    db.add(submission)
-    db.flush()
+    submission_id = uuid.uuid4()
+    # Core inserts: one statement each, none of the unit of work's bookkeeping per object.
     db.execute(
-        update(Alert).where(Alert.session_id == session.id).values(submission_id=submission.id)
+        _INSERT_SUBMISSION,
+        {
+            "id": submission_id,
+            "patient_id": session.patient_id,
+            "center_id": center_id,
+            "reporter_contact_id": session.contact_id,
+            "session_id": session.id,
+            "flow_id": session.flow_id,
+            "flow_version": session.flow_version,
+            "channel": identity.channel,
+            "status": SubmissionStatus(event.status),
+            "answers": event.answers,
+            "scores": event.scores,
+            "bands": event.bands,
+            "started_at": session.started_at,
+            "authored_at": now,
+        },
     )
-    queue_deliveries(db, submission_id=submission.id, now=now, sinks=sinks)
+    # Alerts this session raised point at their submission.
+    db.execute(
+        update(Alert).where(Alert.session_id == session.id).values(submission_id=submission_id)
+    )
+    queue_deliveries(db, submission_id=submission_id, now=now, sinks=sinks)
     log.info(
-        "submission.recorded", extra={"submission_id": str(submission.id), "status": event.status}
+        "submission.recorded", extra={"submission_id": str(submission_id), "status": event.status}
     )
+
+
+_CENTER_OF = select(Patient.center_id).where(Patient.id == bindparam("patient_id"))
+_INSERT_SUBMISSION = insert(cast(Table, Submission.__table__))
 
 
 def _consents(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from c3n_bot.store.models import RegistryDelivery
@@ -26,20 +27,28 @@ def queue_deliveries(
     """One pending delivery per sink (the deployment's, from Services.sinks), due now;
     returns how many."""
     names = tuple(sinks)
-    if names:
-        db.info[QUEUED_INFO_KEY] = True
-    for sink in names:
-        db.add(
-            RegistryDelivery(
-                submission_id=submission_id,
-                sink=sink,
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+    if not names:
+        return 0
+    db.info[QUEUED_INFO_KEY] = True
+    db.execute(
+        _INSERT,
+        [
+            {
+                "submission_id": submission_id,
+                "sink": sink,
+                "status": DeliveryStatus.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+            for sink in names
+        ],
+    )
     return len(names)
+
+
+# A Core insert, in the caller's transaction: no unit-of-work flush per delivery.
+_INSERT = insert(cast(Table, RegistryDelivery.__table__))
 
 
 def wake_on_commit(sessions: sessionmaker[Session], wake: Callable[[], None]) -> None:
