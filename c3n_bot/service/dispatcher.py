@@ -206,10 +206,11 @@ def claimable(
 def claim_statement(
     channels: list[Channel], batch: int, *, now: datetime | None = None
 ) -> Select[OutboxMessage, datetime | None]:
-    """Rows of these channels due at the parameter `now` (given when executed), pending, in send order (with their
-    identity's stop), none with an earlier open row to its address, locked for this claim.
-    Served by the indexes ix_outbox_claim (the order) and ix_outbox_open_address (the check),
-    so a claim reads about `batch` rows however long the backlog."""
+    """Rows of these channels due at the parameter `now` (given when executed), pending, in
+    send order (with their identity's stop), none with an earlier open row to its address,
+    locked for this claim. Served by the indexes ix_outbox_claim (the order) and
+    ix_outbox_open_address (the check), so a claim reads about `batch` rows however long the
+    backlog."""
     return (
         select(OutboxMessage, ChannelIdentity.stopped_at)
         .outerjoin(ChannelIdentity, ChannelIdentity.id == OutboxMessage.identity_id)

@@ -7,6 +7,12 @@ handler sleeps and polls) and on the interpreter lock. Here requests wait on a f
 one thread takes what has arrived, in arrival order, handles it in one transaction and
 commits once; each request is answered after that commit. If the batch fails, each message
 is handled again alone, so one bad message fails only its own request.
+
+On PostgreSQL a transaction costs the writer about 3 ms of CPU whatever it holds (a message
+alone 4.5 ms, one of sixteen 1.6 ms), and PostgreSQL its commit: the writer waits up to
+GATHER_SECONDS after the first message for others to share it. At 100 webhooks a second a
+transaction then holds two or three, not one; on SQLite a transaction is cheap and the
+writer does not wait.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -30,6 +37,7 @@ from c3n_bot.service.conversations import Inbound, Outcome, handle_inbound
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
+GATHER_SECONDS = 0.010
 # After these, what was read ahead for the batch's other senders still holds.
 READ_AHEAD_KEPT = frozenset({Outcome.ANSWERED, Outcome.DUPLICATE})
 
@@ -57,11 +65,13 @@ class InboundQueue:
         services: Services,
         *,
         max_batch: int = MAX_BATCH,
+        gather: float = 0.0,
         handle: Callable[..., Outcome] = handle_inbound,
     ) -> None:
         self._sessions = sessions
         self._services = services
         self._max_batch = max_batch
+        self._gather = gather
         self._handle = handle
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -106,9 +116,11 @@ class InboundQueue:
                 return
             batch = [first]
             stopping = False
+            # Real time, not the service clock: how long the first message waits for company.
+            deadline = time.perf_counter() + self._gather
             while len(batch) < self._max_batch:
                 try:
-                    job = self._jobs.get_nowait()
+                    job = self._jobs.get(timeout=max(0.0, deadline - time.perf_counter()))
                 except queue.Empty:
                     break
                 if job is None:
@@ -152,6 +164,11 @@ class InboundQueue:
         if outcome not in READ_AHEAD_KEPT:
             inbound_batch.forget_all(db)  # an enrollment, a keyword, a new flow: start afresh
         return outcome
+
+
+def gather_for(dialect: str) -> float:
+    """How long the writer waits for a transaction's company on this database."""
+    return GATHER_SECONDS if dialect == "postgresql" else 0.0
 
 
 def _deliver(batch: list[_Job], results: list[Result]) -> None:

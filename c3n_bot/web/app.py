@@ -24,7 +24,7 @@ from c3n_bot.config import Settings
 from c3n_bot.registry.sink_pusher import build_pushers
 from c3n_bot.service.delivery import Sender
 from c3n_bot.service.errors import Conflict, InvalidInput, NotFound
-from c3n_bot.service.inbound_queue import InboundQueue
+from c3n_bot.service.inbound_queue import InboundQueue, gather_for
 from c3n_bot.service.workers import Runtime, system_clock
 from c3n_bot.store.base import Channel
 from c3n_bot.web import (
@@ -131,7 +131,9 @@ def create_app(
         # a provider lookup: off.
         telemetry=NO_TELEMETRY,
     )
-    inbound = InboundQueue(runtime.sessions, runtime.services)
+    inbound = InboundQueue(
+        runtime.sessions, runtime.services, gather=gather_for(runtime.engine.dialect.name)
+    )
     app.state.c3n = AppState(
         settings=settings,
         sessions=runtime.sessions,

@@ -10,13 +10,13 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from c3n_bot.service.context import Services
 from c3n_bot.service.conversations import Inbound, Outcome, handle_inbound
 from c3n_bot.service.enrollment import create_invitation
-from c3n_bot.service.inbound_queue import InboundQueue
+from c3n_bot.service.inbound_queue import InboundQueue, gather_for
 from c3n_bot.store.base import Channel
 from c3n_bot.store.db import make_session_factory
 from c3n_bot.store.models import (
@@ -149,6 +149,39 @@ def test_a_blocking_caller_waits_for_the_commit(
     finally:
         writer.stop()
     writer.stop()  # stopping twice is harmless
+
+
+@pytest.mark.parametrize(("gather", "transactions"), [(0.0, 2), (1.0, 1)])
+def test_the_writer_waits_for_company_only_when_told_to(
+    sessions: sessionmaker[Session],
+    services: Services,
+    family: Family,
+    now: datetime,
+    gather: float,
+    transactions: int,
+) -> None:
+    commits: list[Session] = []
+    event.listen(sessions, "after_commit", commits.append)
+    writer = InboundQueue(sessions, services, gather=gather)
+    try:
+
+        async def two_in_turn() -> list[Outcome]:
+            first = asyncio.ensure_future(writer.handle(_message(family, "HELP"), now))
+            # The second arrives once the writer has taken the first (and is handling it,
+            # or, told to gather, waiting for company): the first never waits out `gather`.
+            await asyncio.sleep(0.2)
+            assert not first.done() or gather == 0.0
+            second = writer.handle(_message(family, "INFO"), now)
+            return list(await asyncio.gather(first, second))
+
+        assert asyncio.run(two_in_turn()) == [Outcome.KEYWORD, Outcome.KEYWORD]
+        assert len(commits) == transactions
+    finally:
+        writer.stop()
+
+
+def test_only_postgresql_gathers() -> None:
+    assert gather_for("postgresql") > 0 == gather_for("sqlite")
 
 
 def test_a_batch_of_several_senders_reads_ahead_and_stays_in_order(
