@@ -3,6 +3,10 @@
 The topology of bench.topology (PostgreSQL, 2 web, 2 worker, 1 clock, the fakes). 2,000
 families (half Telegram, half SMS) each text "PHQ9", answer its ten questions, and start
 again, one message at a time: a family's next message waits until its last was answered.
+Each tick takes a free family at random (seeded), so families keep their own pace as people
+do. With --lockstep they take turns in order instead: all 2,000 then move through PHQ-9
+together, and for 10 s in every 110 each message completes a questionnaire (a submission,
+its registry delivery and the FHIR push), a herd no network of people sends.
 Webhooks leave on a fixed schedule (open loop) at --rate, round robin over the web
 processes, each timed from when it was due to its 200. A webhook is answered 200 only
 after its message, the engine's step and the reply's outbox row are committed (the inbound
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import sys
 import time
 from collections import Counter, deque
@@ -86,7 +91,14 @@ class Speakers:
     """Families texting in turn through their cycle, one message in flight each; a message
     not answered 200 is sent again (same id) at the family's next turn."""
 
-    def __init__(self, families: Sequence[Family], webhooks: WebhookFactory) -> None:
+    def __init__(
+        self,
+        families: Sequence[Family],
+        webhooks: WebhookFactory,
+        *,
+        lockstep: bool = False,
+        seed: int = 9,
+    ) -> None:
         self._families = families
         self._webhooks = webhooks
         self._step = [0] * len(families)
@@ -94,13 +106,14 @@ class Speakers:
         # Families with no message in flight, in the order they became free. (A scan of all
         # families for a free one cost the generator a core's tenth once most were waiting.)
         self._free = deque(range(len(families)))
+        self._pick = _first if lockstep else _any(random.Random(seed))
         self.stored = 0  # distinct webhooks answered 200 (a resent one counts once)
 
     def next(self) -> tuple[int, Webhook] | None:
-        """The next free family's message (None when all are waiting)."""
+        """A free family's message (None when all are waiting)."""
         if not self._free:
             return None
-        index = self._free.popleft()
+        index = self._pick(self._free)
         if index not in self._pending:
             self._pending[index] = self._message(index)
         return index, self._pending[index]
@@ -118,6 +131,20 @@ class Speakers:
         if family.channel == Channel.TELEGRAM:
             return self._webhooks.telegram_text(int(family.address), text, update_id=next_serial())
         return self._webhooks.sms(family.address, text, serial=next_serial())
+
+
+def _first(free: deque[int]) -> int:
+    return free.popleft()
+
+
+def _any(rng: random.Random) -> Callable[[deque[int]], int]:
+    def pick(free: deque[int]) -> int:
+        # O(1): the chosen one swaps places with the last, which is popped.
+        chosen = rng.randrange(len(free))
+        free[chosen], free[-1] = free[-1], free[chosen]
+        return free.pop()
+
+    return pick
 
 
 Next = Callable[[], tuple[int, Webhook] | None]
@@ -242,12 +269,14 @@ def phase_line(phase: Phase) -> str:
     )
 
 
-def run(rate: float, duration: float, families: int, workdir: Path | None) -> bool:
+def run(
+    rate: float, duration: float, families: int, workdir: Path | None, *, lockstep: bool = False
+) -> bool:
     """Seed, measure, check, print; True when every goal and check held."""
     with stage(workdir, mps=50, shape=Shape()) as cluster:
         batch = seed_batch(cluster, count=families, first=0)
         webhooks = WebhookFactory(public_url=PUBLIC_URL, telegram_secret=cluster.telegram_secret)
-        speakers = Speakers(batch.seeded.families, webhooks)
+        speakers = Speakers(batch.seeded.families, webhooks, lockstep=lockstep)
         accepted = cluster.providers.accepted()
         livez, load = asyncio.run(measure(cluster, speakers, rate, duration))
         store = stored(cluster, batch.seeded.families)
@@ -264,8 +293,10 @@ def run(rate: float, duration: float, families: int, workdir: Path | None) -> bo
         "no 429 caused by our pacing": violations == 0,
     }
     print(
-        f"\nload on PostgreSQL: {families} families, {rate:g} webhooks/s for {duration:g} s, "
-        "round robin over 2 web processes (2 workers, 1 clock)",
+        f"\nload on PostgreSQL: {families} families "
+        + ("in lockstep" if lockstep else "each at its own pace")
+        + f", {rate:g} webhooks/s for {duration:g} s, round robin over 2 web processes "
+        "(2 workers, 1 clock)",
         phase_line(livez),
         phase_line(load),
         f"inbound rows {store.inbound} for {speakers.stored} webhooks answered 200, unhandled "
@@ -299,13 +330,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--families", type=int, default=2000, help="families texting")
     parser.add_argument("--quick", action="store_true", help="30 s")
     parser.add_argument("--workdir", type=Path, help="keep the process logs here")
+    parser.add_argument(
+        "--lockstep", action="store_true", help="families take turns in order (a herd)"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration = min(args.duration, 30.0)
     if not (0 < args.rate <= 2000 and 0 < args.duration <= 3600 and 2 <= args.families <= 20000):
         parser.error("need 0 < --rate <= 2000, 0 < --duration <= 3600, 2 <= --families <= 20000")
     forget_c3n_environment()
-    if not run(args.rate, args.duration, args.families, args.workdir):
+    if not run(args.rate, args.duration, args.families, args.workdir, lockstep=args.lockstep):
         sys.exit(1)
 
 
