@@ -19,8 +19,19 @@ import logging
 import random
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, bindparam, exists, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from c3n_bot.service.delivery import Outgoing, RateLimit, Sender, SendResult
@@ -170,11 +181,31 @@ class Dispatcher(DrainLoop):
 
     def _finish(self, message: Outgoing, result: SendResult) -> None:
         now = self._clock()
+        changes = attempt_changes(message, result, now=now, jitter=self._jitter())
         with self._sessions.begin() as db:
-            row = db.get(OutboxMessage, message.id)
-            if row is None:
-                return
-            record_attempt(db, row, result, now=now, jitter=self._jitter())
+            # Core statements: the claimed row's attempts and payload are what the row holds
+            # (only the lease holder changes them), so nothing is read back first.
+            identity_id = db.execute(
+                update(_outbox)
+                .where(_outbox.c.id == message.id)
+                .values(changes)
+                .returning(_outbox.c.identity_id)
+            ).first()
+            if identity_id is None:
+                return  # the row is gone (its contact erased)
+            db.execute(
+                _INSERT_ATTEMPT,
+                {
+                    "outbox_id": message.id,
+                    "at": now,
+                    "outcome": result.outcome,
+                    "status_code": result.status_code,
+                    "error_code": result.error_code,
+                    "detail": (result.detail or "")[:200] or None,
+                },
+            )
+            if result.stop_identity and identity_id[0] is not None:
+                db.execute(_STOP_IDENTITY, {"identity_id": identity_id[0], "now": now})
         log.info(
             "outbox.attempt",
             extra={
@@ -185,6 +216,15 @@ class Dispatcher(DrainLoop):
         )
 
 
+_outbox = cast(Table, OutboxMessage.__table__)
+_INSERT_ATTEMPT = insert(cast(Table, DeliveryAttempt.__table__))
+_identities = cast(Table, ChannelIdentity.__table__)
+# The provider says the address refuses messages: stopped from now, unless it already was.
+_STOP_IDENTITY = (
+    update(_identities)
+    .where(_identities.c.id == bindparam("identity_id"), _identities.c.stopped_at.is_(None))
+    .values(stopped_at=bindparam("now"))
+)
 # Rows a dead process left in `sending` (their send may or may not have left): pending again.
 _UNSTICK = (
     update(OutboxMessage)
@@ -273,40 +313,29 @@ def backoff_seconds(attempts: int, jitter: float) -> float:
     return ceiling / 2 + ceiling / 2 * jitter
 
 
-def record_attempt(
-    db: Session, message: OutboxMessage, result: SendResult, *, now: datetime, jitter: float = 0.5
-) -> None:
-    """Apply a send result to the row and keep the attempt."""
-    if result.outcome != "cancelled":
-        message.attempts += 1
-    db.add(
-        DeliveryAttempt(
-            outbox_id=message.id,
-            at=now,
-            outcome=result.outcome,
-            status_code=result.status_code,
-            error_code=result.error_code,
-            detail=(result.detail or "")[:200] or None,
-        )
-    )
+def attempt_changes(
+    message: Outgoing, result: SendResult, *, now: datetime, jitter: float = 0.5
+) -> dict[str, Any]:
+    """The outbox row's new values after one send of `message` (as claimed) gave `result`."""
+    attempts = message.attempts if result.outcome == "cancelled" else message.attempts + 1
+    changes: dict[str, Any] = {"attempts": attempts}
     if result.progress:
-        message.payload = {**(message.payload or {}), **result.progress}
-    if result.stop_identity and message.identity_id is not None:
-        identity = db.get(ChannelIdentity, message.identity_id)
-        if identity is not None and identity.stopped_at is None:
-            identity.stopped_at = now
+        changes["payload"] = {**message.payload, **result.progress}
     if result.outcome == "sent":
-        message.status = OutboxStatus.SENT
-        message.sent_at = now
-        message.provider_message_id = result.provider_message_id
-    elif result.outcome == "retry" and message.attempts < MAX_ATTEMPTS:
-        delay = result.retry_after or backoff_seconds(message.attempts, jitter)
-        message.status = OutboxStatus.PENDING
-        message.next_attempt_at = now + timedelta(seconds=delay)
-        message.last_error = (result.detail or "")[:200] or None
+        changes |= {
+            "status": OutboxStatus.SENT,
+            "sent_at": now,
+            "provider_message_id": result.provider_message_id,
+        }
+    elif result.outcome == "retry" and attempts < MAX_ATTEMPTS:
+        delay = result.retry_after or backoff_seconds(attempts, jitter)
+        changes |= {
+            "status": OutboxStatus.PENDING,
+            "next_attempt_at": now + timedelta(seconds=delay),
+            "last_error": (result.detail or "")[:200] or None,
+        }
     elif result.outcome == "cancelled":
-        message.status = OutboxStatus.CANCELLED
-        message.last_error = result.detail
+        changes |= {"status": OutboxStatus.CANCELLED, "last_error": result.detail}
     else:
-        message.status = OutboxStatus.FAILED
-        message.last_error = (result.detail or "gave up")[:200]
+        changes |= {"status": OutboxStatus.FAILED, "last_error": (result.detail or "gave up")[:200]}
+    return changes

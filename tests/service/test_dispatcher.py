@@ -33,9 +33,9 @@ from c3n_bot.service.dispatcher import (
     MAX_ATTEMPTS,
     STALE_SENDING,
     Dispatcher,
+    attempt_changes,
     backoff_seconds,
     claimable,
-    record_attempt,
 )
 from c3n_bot.service.outbox import (
     NOTIFY_CHANNEL,
@@ -691,36 +691,18 @@ def test_every_attempt_leaves_a_delivery_attempt_row(
     assert (row.status, row.attempts) == (OutboxStatus.SENT, 4)
 
 
-def test_record_attempt_does_not_count_a_cancellation(db: Session, now: datetime) -> None:
-    row = OutboxMessage(
-        channel=Channel.SMS,
-        address="+16175550123",
-        kind="reply",
-        body="hi",
-        payload={},
-        status=OutboxStatus.SENDING,
-        attempts=3,
-        next_attempt_at=now,
-        created_at=now,
+def test_a_cancellation_is_not_counted_as_an_attempt(now: datetime) -> None:
+    claimed = Outgoing(
+        id=1, channel=Channel.SMS, address="+16175550123", kind="reply", body="hi", attempts=3
     )
-    db.add(row)
-    db.flush()
 
-    record_attempt(db, row, SendResult("cancelled", detail="recipient stopped"), now=now)
-    db.flush()
+    changes = attempt_changes(claimed, SendResult("cancelled", detail="recipient stopped"), now=now)
 
-    assert (row.status, row.attempts, row.last_error) == (
-        OutboxStatus.CANCELLED,
-        3,
-        "recipient stopped",
-    )
-    assert db.scalar(
-        select(DeliveryAttempt.outcome).where(DeliveryAttempt.outbox_id == row.id)
-    ) == ("cancelled")
-    db.rollback()
-
-
-# -- crashes and stale claims -----------------------------------------------------------------
+    assert changes == {
+        "attempts": 3,
+        "status": OutboxStatus.CANCELLED,
+        "last_error": "recipient stopped",
+    }
 
 
 def test_a_row_stuck_in_sending_is_claimed_again_after_stale_sending(
