@@ -61,6 +61,9 @@ from c3n_bot.store.models import ChannelIdentity, InboundMessage, OutboxMessage
 
 CYCLE = ("PHQ9", "1", *["0"] * 9)  # start, then the ten answers (q1 > 0 asks q10)
 P99_GOAL_MS = 500.0
+# Every family's first message starts a PHQ-9, so the run opens with 2,000 starts in 10 s:
+# the p99 of what came after is printed too (the goal is the whole run's).
+OPENING_SECONDS = 20.0
 RATE_GOAL = 0.95
 BASELINE_SECONDS = 10.0
 LIVEZ = Webhook("/livez", b"", {})
@@ -74,6 +77,7 @@ class Phase:
     rate: float
     statuses: Counter[int] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # due -> answered, seconds
+    after_opening: list[float] = field(default_factory=list)  # those due after OPENING_SECONDS
     elapsed: float = 0.0
     skipped: int = 0  # ticks when every family still waited for an answer
     cpu: dict[str, float] = field(default_factory=dict)  # share of one core, by process
@@ -165,7 +169,10 @@ async def open_loop(
             body=webhook.body,
             headers=webhook.headers,
         )
-        phase.latencies.append(time.perf_counter() - due)
+        latency = time.perf_counter() - due
+        phase.latencies.append(latency)
+        if due - start >= OPENING_SECONDS:
+            phase.after_opening.append(latency)
         phase.statuses[status] += 1
         done(index, status)
 
@@ -260,6 +267,13 @@ def phase_line(phase: Phase) -> str:
         f"{phase.name:<18} {achieved:7.1f}/s of {phase.rate:g}  p50 {phase.p(0.5):7.1f} ms  "
         f"p99 {phase.p(0.99):7.1f} ms  max {phase.p(1.0):7.0f} ms  {statuses}"
         + (f"  ({phase.skipped} ticks with every family waiting)" if phase.skipped else "")
+        + (
+            f"\n  after the first {OPENING_SECONDS:g} s (every family starting its PHQ-9): "
+            f"p50 {percentile(phase.after_opening, 0.5) * 1000:.1f} ms  "
+            f"p99 {percentile(phase.after_opening, 0.99) * 1000:.1f} ms"
+            if phase.after_opening
+            else ""
+        )
         + (
             "\n  CPU, share of one core: "
             + ", ".join(f"{name} {share:.0%}" for name, share in phase.cpu.items())
