@@ -192,7 +192,7 @@ class Dispatcher(DrainLoop):
                 .returning(_outbox.c.identity_id)
             ).first()
             if identity_id is None:
-                return  # the row is gone (its contact erased)
+                return  # the row is gone: nothing to record against
             db.execute(
                 _INSERT_ATTEMPT,
                 {
