@@ -165,6 +165,19 @@ def make_dispatcher(
         built.stop(timeout=POLL_DEADLINE)
 
 
+def _reply(db: Session, channel: Channel, address: str, now: datetime, *, text: str) -> int:
+    """A reply to an address with no identity yet, in the caller's transaction."""
+    return enqueue_to(
+        db,
+        channel=channel,
+        address=address,
+        identity=None,
+        message=MessageOut(text=text),
+        kind="reply",
+        now=now,
+    )
+
+
 def _enqueue(
     sessions: sessionmaker[Session],
     *,
@@ -878,14 +891,8 @@ def test_a_commit_wakes_a_started_dispatcher_at_once(
     try:
         assert observed[0].passes.wait(POLL_DEADLINE)  # first pass done: idle for a minute
         with runtime.sessions() as db:
-            row_id = enqueue_to(
-                db,
-                channel=Channel.WEB,
-                address="web-visitor",
-                identity=None,
-                message=MessageOut(text="Thanks, recorded."),
-                kind="reply",
-                now=runtime.clock(),
+            row_id = _reply(
+                db, Channel.WEB, "web-visitor", runtime.clock(), text="Thanks, recorded."
             )
             db.commit()
         took = _wait_until(
@@ -908,15 +915,7 @@ def test_a_rolled_back_enqueue_does_not_leave_a_wake_up_behind(
     observed[0].wake = lambda: woken.append(True)  # type: ignore[method-assign]
     try:
         with runtime.sessions() as db:
-            enqueue_to(
-                db,
-                channel=Channel.WEB,
-                address="web-visitor",
-                identity=None,
-                message=MessageOut(text="never sent"),
-                kind="reply",
-                now=runtime.clock(),
-            )
+            _reply(db, Channel.WEB, "web-visitor", runtime.clock(), text="never sent")
             db.rollback()
             db.commit()  # a later commit writes no outbox row
         assert woken == []
@@ -948,14 +947,8 @@ def test_a_commit_in_another_process_wakes_the_worker_through_notify(
         assert notified.acquire(timeout=POLL_DEADLINE)  # the call made once LISTEN is on
         # The web process: another engine, whose commits the worker's session hook never sees.
         with sessions() as db:
-            row_id = enqueue_to(
-                db,
-                channel=Channel.WEB,
-                address="web-visitor",
-                identity=None,
-                message=MessageOut(text="Thanks, recorded."),
-                kind="reply",
-                now=worker.clock(),
+            row_id = _reply(
+                db, Channel.WEB, "web-visitor", worker.clock(), text="Thanks, recorded."
             )
             db.commit()
         assert notified.acquire(timeout=WAKE_DEADLINE)
@@ -979,15 +972,7 @@ def test_a_listener_gets_one_notify_per_channel_of_a_committed_transaction(
         with sessions.begin() as db:
             # Several rows to two channels, one transaction: one NOTIFY for each channel.
             for n, channel in enumerate([Channel.WEB, Channel.SMS, Channel.WEB, Channel.SMS]):
-                enqueue_to(
-                    db,
-                    channel=channel,
-                    address=f"addr-{n}",
-                    identity=None,
-                    message=MessageOut(text="x"),
-                    kind="reply",
-                    now=now,
-                )
+                _reply(db, channel, f"addr-{n}", now, text="x")
         got = {payloads.get(timeout=WAKE_DEADLINE), payloads.get(timeout=WAKE_DEADLINE)}
         assert got == {"web", "sms"}
         with sessions.begin() as db:
@@ -1044,27 +1029,11 @@ def test_a_commit_wakes_only_the_dispatchers_of_the_channels_it_wrote(
     try:
         with runtime.sessions() as db:
             for channel in (Channel.SMS, Channel.SMS):
-                enqueue_to(
-                    db,
-                    channel=channel,
-                    address="+12025550101",
-                    identity=None,
-                    message=MessageOut(text="x"),
-                    kind="reply",
-                    now=runtime.clock(),
-                )
+                _reply(db, channel, "+12025550101", runtime.clock(), text="x")
             db.commit()
         assert woken == ["sms"]
         with runtime.sessions() as db:
-            enqueue_to(
-                db,
-                channel=Channel.WEB,
-                address="web-visitor",
-                identity=None,
-                message=MessageOut(text="x"),
-                kind="reply",
-                now=runtime.clock(),
-            )
+            _reply(db, Channel.WEB, "web-visitor", runtime.clock(), text="x")
             db.commit()
         assert woken == ["sms", "console+web"]
     finally:
