@@ -236,13 +236,6 @@ _UNSTICK = (
 )
 
 
-def claimable(
-    channels: list[Channel], now: datetime, batch: int
-) -> Select[OutboxMessage, datetime | None]:
-    """The claim of `claim_statement`, its parameter `now` given."""
-    return claim_statement(channels, batch, now=now)
-
-
 def claim_statement(
     channels: list[Channel], batch: int, *, now: datetime | None = None
 ) -> Select[OutboxMessage, datetime | None]:

@@ -35,7 +35,7 @@ from c3n_bot.service.dispatcher import (
     Dispatcher,
     attempt_changes,
     backoff_seconds,
-    claimable,
+    claim_statement,
 )
 from c3n_bot.service.outbox import (
     NOTIFY_CHANNEL,
@@ -312,7 +312,7 @@ def test_a_claim_reads_its_batch_not_the_whole_backlog(
     with engine.begin() as connection:
         connection.execute(insert(OutboxMessage), rows)
         connection.exec_driver_sql("ANALYZE outbox_messages")
-    claim = claimable([Channel.TELEGRAM], now, 100)
+    claim = claim_statement([Channel.TELEGRAM], 100, now=now)
     # As a worker runs it: prepared (psycopg prepares what it runs five times), planned once
     # for any values of its parameters (PostgreSQL's generic plan).
     numbered = claim.compile(
