@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from c3n_bot.engine.events import ChoiceInput, Input, MessageOut, TextInput
+from c3n_bot.logs import log_event
 from c3n_bot.service import enrollment, inbound_batch, sessions, texts
 from c3n_bot.service.acks import acknowledge
 from c3n_bot.service.context import Services
@@ -61,7 +62,7 @@ def handle_inbound(db: Session, *, inbound: Inbound, services: Services, now: da
     identity = _identity(db, inbound.channel, inbound.address)
     inbound_id = _store(db, inbound, identity, now)
     if inbound_id is None:
-        log.info("inbound.duplicate", extra={"channel": inbound.channel.value})
+        log_event(log, "inbound.duplicate", channel=inbound.channel.value)
         return Outcome.DUPLICATE
     if inbound.ack is not None:
         acknowledge(db, inbound, identity, now)
@@ -74,7 +75,7 @@ def handle_inbound(db: Session, *, inbound: Inbound, services: Services, now: da
         outcome = Outcome.UNKNOWN_SENDER
     else:
         outcome = _dispatch(db, identity, inbound, services, now)
-    log.info("inbound.handled", extra={"inbound_id": inbound_id, "outcome": outcome})
+    log_event(log, "inbound.handled", inbound_id=inbound_id, outcome=outcome.value)
     return outcome
 
 

@@ -10,7 +10,7 @@ import time
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from c3n_bot.logs import request_id
+from c3n_bot.logs import request_id, request_line
 
 log = logging.getLogger("c3n_bot.http")
 
@@ -49,7 +49,8 @@ class RequestContext:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            with request_line() as events:
+                await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
             # The route template, never the raw path: paths and queries may carry identifiers.
@@ -63,6 +64,7 @@ class RequestContext:
                     "route": route,
                     "status": status,
                     "ms": round(elapsed * 1000, 2),
+                    **events,
                 },
             )
             request_id.reset(token)

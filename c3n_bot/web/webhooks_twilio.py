@@ -53,9 +53,12 @@ async def signed_form(request: Request) -> dict[str, str]:
     for name, value in _form_fields(request, await request.body()):
         params.setdefault(name, []).append(value)
     # Signed over the URL Twilio was given (behind a proxy, not the one this server sees).
-    url = settings.public_url + request.url.path
-    if request.url.query:
-        url += "?" + request.url.query
+    # The path and query as received: what request.url would give for them, without
+    # building the whole URL from the Host header for every message.
+    url = settings.public_url + request.scope["path"]
+    query = request.scope.get("query_string", b"")
+    if query:
+        url += "?" + query.decode("latin-1")
     if not _verified(RequestValidator(token.get_secret_value()), url, params, signature):
         _refuse(request, "bad_signature")
     return {name: values[-1] for name, values in params.items()}

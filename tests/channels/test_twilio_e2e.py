@@ -7,6 +7,7 @@ clock the test moves. Every test runs on SQLite and on PostgreSQL.
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from collections.abc import Iterator
@@ -315,6 +316,27 @@ def test_a_webhook_replayed_five_times_is_one_answer_and_one_reply(sms: SmsWorld
     with sms.sessions() as db:
         recorded = db.scalars(select(InboundMessage.body).where(InboundMessage.body == "2")).all()
     assert recorded == ["2"]
+
+
+def test_a_webhook_logs_one_line_that_says_what_became_of_its_message(
+    sms: SmsWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    enroll(sms)
+    sms.say("PHQ9")
+    caplog.set_level(logging.INFO)
+    sms.text("2", sid="SM" + "b" * 32)
+    sms.text("2", sid="SM" + "b" * 32)
+    lines = [r for r in caplog.records if r.name.startswith("c3n_bot")]
+    assert [r.getMessage() for r in lines] == ["http.request", "http.request"]
+    with sms.sessions() as db:
+        stored = db.scalar(
+            select(InboundMessage.id).where(InboundMessage.provider_message_id == "SM" + "b" * 32)
+        )
+    first, replay = (r.__dict__ for r in lines)
+    assert first["route"] == "/webhooks/twilio/sms" and first["status"] == 200
+    assert first["inbound.handled"] == {"inbound_id": stored, "outcome": "answered"}
+    assert replay["inbound.duplicate"] == {"channel": "sms"}
+    assert "inbound.handled" not in replay
 
 
 # -- keywords -----------------------------------------------------------------------------
