@@ -47,6 +47,10 @@ class FakeFhirServer(LoopbackServer):
         self.failed_transactions: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
         self.resources: dict[str, list[dict[str, Any]]] = {}
+        # (type, system, value) -> the first resource stored with that identifier: a search
+        # as a real server's index answers it, not a scan of everything stored (bench.load
+        # pushes thousands of bundles; a scan made this fake its busiest process).
+        self._by_identifier: dict[tuple[str, Any, Any], dict[str, Any]] = {}
         self._failures: deque[Response] = deque()
         self._next_id = 0
         self._changed = threading.Condition()
@@ -130,18 +134,21 @@ class FakeFhirServer(LoopbackServer):
             ids[entry["fullUrl"]] = f"{kind}/{found['id']}"
         for resource in created:
             stored = _rewrite(resource, ids)
-            self.resources.setdefault(stored["resourceType"], []).append(stored)
+            kind = stored["resourceType"]
+            self.resources.setdefault(kind, []).append(stored)
+            for identifier in _identifiers(stored):
+                key = (kind, identifier.get("system"), identifier.get("value"))
+                self._by_identifier.setdefault(key, stored)
         entries = [{"response": answer} for answer in answers]
         return {"resourceType": "Bundle", "type": "transaction-response", "entry": entries}
 
     def _find(self, resource_type: str, system: str, value: str) -> dict[str, Any] | None:
-        for resource in self.resources.get(resource_type, []):
-            identifiers = resource.get("identifier", [])
-            if isinstance(identifiers, dict):
-                identifiers = [identifiers]
-            if any(i.get("system") == system and i.get("value") == value for i in identifiers):
-                return resource
-        return None
+        return self._by_identifier.get((resource_type, system, value))
+
+
+def _identifiers(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    identifiers = resource.get("identifier", [])
+    return [identifiers] if isinstance(identifiers, dict) else list(identifiers)
 
 
 def _identifier_query(query: str) -> tuple[str, str]:
