@@ -22,13 +22,11 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     Table,
     bindparam,
     exists,
     insert,
-    literal_column,
     select,
     update,
 )
@@ -39,6 +37,7 @@ from c3n_bot.service.drain_loop import DrainLoop
 from c3n_bot.service.pacing import Pacer
 from c3n_bot.store.advisory import AdvisoryLease, Holding
 from c3n_bot.store.base import Channel
+from c3n_bot.store.literals import inline
 from c3n_bot.store.models import ChannelIdentity, DeliveryAttempt, OutboxMessage
 from c3n_bot.store.models.conversations import OutboxStatus
 from c3n_bot.store.types import UTCDateTime
@@ -248,7 +247,7 @@ def claim_statement(
         select(OutboxMessage, ChannelIdentity.stopped_at)
         .outerjoin(ChannelIdentity, ChannelIdentity.id == OutboxMessage.identity_id)
         .where(
-            OutboxMessage.status == _inline(OutboxStatus.PENDING),
+            OutboxMessage.status == inline(OutboxStatus.PENDING),
             OutboxMessage.next_attempt_at <= bindparam("now", now, type_=UTCDateTime()),
             OutboxMessage.channel.in_(channels),
             ~exists(_earlier_open_row()),
@@ -269,15 +268,8 @@ def _earlier_open_row() -> Select[int]:
         earlier.address == OutboxMessage.address,
         earlier.id < OutboxMessage.id,
         earlier.priority >= OutboxMessage.priority,
-        earlier.status.in_([_inline(OutboxStatus.PENDING), _inline(OutboxStatus.SENDING)]),
+        earlier.status.in_([inline(OutboxStatus.PENDING), inline(OutboxStatus.SENDING)]),
     )
-
-
-def _inline(status: OutboxStatus) -> ColumnElement[str]:
-    # In the statement's text, not bound: psycopg prepares a statement run five times, and
-    # PostgreSQL's generic plan for it can use a partial index only when the statement itself
-    # says `status = 'pending'`. With a bound status it read the whole backlog (bench.load).
-    return literal_column(f"'{status.value}'")
 
 
 def _outgoing(row: OutboxMessage) -> Outgoing:

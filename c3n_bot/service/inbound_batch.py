@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from c3n_bot.store.base import Channel
 from c3n_bot.store.inserts import insert_many_ignoring_duplicates
+from c3n_bot.store.literals import inline
 from c3n_bot.store.models import ChannelIdentity, ConversationSession, InboundMessage
 from c3n_bot.store.models.conversations import SessionStatus
 
@@ -60,7 +61,7 @@ _SESSIONS = (
     .where(
         ChannelIdentity.channel.in_(bindparam("channels", expanding=True)),
         ChannelIdentity.address.in_(bindparam("addresses", expanding=True)),
-        ConversationSession.status == SessionStatus.ACTIVE,
+        ConversationSession.status == inline(SessionStatus.ACTIVE),  # store.literals
     )
     .order_by(ConversationSession.id)
     .with_for_update(of=ConversationSession)
