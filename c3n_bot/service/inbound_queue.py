@@ -34,12 +34,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from c3n_bot.service import inbound_batch
 from c3n_bot.service.context import Services
 from c3n_bot.service.conversations import Inbound, Outcome, handle_inbound
+from c3n_bot.store import deferred
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 64
 GATHER_SECONDS = 0.010
-# After these, what was read ahead for the batch's other senders still holds.
-READ_AHEAD_KEPT = frozenset({Outcome.ANSWERED, Outcome.DUPLICATE})
+# After these, what was read ahead for the batch's other senders still holds: an answer or
+# a flow started by keyword changes only its own sender's session and replies.
+READ_AHEAD_KEPT = frozenset({Outcome.ANSWERED, Outcome.STARTED, Outcome.DUPLICATE})
 
 
 Result = tuple[Outcome | None, BaseException | None]
@@ -149,6 +151,9 @@ class InboundQueue:
 
     def _in_transaction(self, jobs: list[_Job]) -> list[Outcome]:
         with self._sessions() as db:
+            # Each answer's session step and reply wait for the next other statement or the
+            # commit, and go together: one UPDATE and one INSERT for the batch's answers.
+            deferred.defer_writes(db)
             if len(jobs) > 1:
                 inbound_batch.read_ahead(db, [(job.inbound, job.now) for job in jobs])
             outcomes = [self._one(db, job) for job in jobs]

@@ -11,6 +11,7 @@ from sqlalchemy import Table, insert, text
 from sqlalchemy.orm import Session
 
 from c3n_bot.engine.events import MessageOut
+from c3n_bot.store import deferred
 from c3n_bot.store.base import Channel
 from c3n_bot.store.inserts import insert_ignoring_duplicates_bulk
 from c3n_bot.store.models import ChannelIdentity, OutboxMessage
@@ -85,6 +86,32 @@ def enqueue_to(
     outbox_id: int = db.execute(_INSERT, row).scalar_one()
     _notify_on_commit(db, (channel,))
     return outbox_id
+
+
+def enqueue_deferred(
+    db: Session,
+    *,
+    identity: ChannelIdentity,
+    message: MessageOut,
+    kind: str,
+    now: datetime,
+    session_id: uuid.UUID | None = None,
+) -> None:
+    """`enqueue` for a caller that needs no id back: in a transaction that defers its writes
+    (store.deferred, the webhooks' writer), one INSERT carries the replies of all its
+    messages."""
+    row = message_row(
+        channel=identity.channel,
+        address=identity.address,
+        identity_id=identity.id,
+        contact_id=identity.contact_id,
+        message=message,
+        kind=kind,
+        now=now,
+        session_id=session_id,
+    )
+    deferred.execute(db, _INSERT_MANY, row)
+    _notify_on_commit(db, (identity.channel,))
 
 
 def message_row(
@@ -177,5 +204,5 @@ def _notify_on_commit(db: Session, channels: Iterable[Channel]) -> None:
         return
     written[1].update(new)
     if db.get_bind().dialect.name == "postgresql":
-        for channel in new:
-            db.execute(_NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": channel.value})
+        for channel in new:  # delivered at commit: it may as well go with deferred writes
+            deferred.execute(db, _NOTIFY, {"channel": NOTIFY_CHANNEL, "payload": channel.value})

@@ -29,8 +29,10 @@ from c3n_bot.engine.events import (
 from c3n_bot.service import audit, completion
 from c3n_bot.service.context import Services
 from c3n_bot.service.errors import ServiceError
-from c3n_bot.service.outbox import enqueue
+from c3n_bot.service.outbox import enqueue_deferred
+from c3n_bot.store import deferred
 from c3n_bot.store.base import Channel, Relationship
+from c3n_bot.store.literals import inline
 from c3n_bot.store.models import (
     Center,
     ChannelIdentity,
@@ -71,7 +73,7 @@ _ACTIVE = (
     select(ConversationSession)
     .where(
         ConversationSession.contact_id == bindparam("contact_id"),
-        ConversationSession.status == SessionStatus.ACTIVE,
+        ConversationSession.status == inline(SessionStatus.ACTIVE),  # store.literals
     )
     .with_for_update()
 )
@@ -155,7 +157,8 @@ def start(
     db.add(row)
     db.flush()
     kind = "reply" if trigger == "keyword" else "prompt"
-    _apply(db, row, identity, flow, step, now, services, kind=kind)
+    # The row was inserted with the step's state and times: nothing to write again.
+    _apply(db, row, identity, flow, step, now, services, kind=kind, write=False)
     return StartResult(status="started", session_id=row.id)
 
 
@@ -383,15 +386,19 @@ def _apply(
     touch: bool = True,
     start_next: bool = True,
     answered_on: ChannelIdentity | None = None,
+    write: bool = True,
 ) -> None:
-    _write(
-        db,
-        session,
-        state=step.state,
-        identity_id=answered_on.id if answered_on else session.identity_id,
-        updated_at=now if touch else session.updated_at,
-        expires_at=now + timedelta(hours=flow.expires_after_hours) if touch else session.expires_at,
-    )
+    if write:
+        _write(
+            db,
+            session,
+            state=step.state,
+            identity_id=answered_on.id if answered_on else session.identity_id,
+            updated_at=now if touch else session.updated_at,
+            expires_at=(
+                now + timedelta(hours=flow.expires_after_hours) if touch else session.expires_at
+            ),
+        )
     # Events that end the session or choose its subject change it through the unit of work.
     for event in step.events:
         _apply_event(db, session, identity, flow, event, now, kind, services)
@@ -418,7 +425,7 @@ def _write(db: Session, session: ConversationSession, **values: Any) -> None:
             setattr(session, name, value)  # a row not yet inserted: the unit of work writes it
         return
     with db.no_autoflush:  # else other pending changes would be flushed first, the slow way
-        db.execute(_WRITE_STEP, {"session_id": session.id, **values})
+        deferred.execute(db, _WRITE_STEP, {"session_id": session.id, **values})
     for name, value in values.items():
         set_committed_value(session, name, value)  # the object agrees with its row
 
@@ -474,7 +481,9 @@ def _apply_event(
 ) -> None:
     if isinstance(event, MessageOut):
         if identity.stopped_at is None:
-            enqueue(db, identity=identity, message=event, kind=kind, now=now, session_id=session.id)
+            enqueue_deferred(
+                db, identity=identity, message=event, kind=kind, now=now, session_id=session.id
+            )
     elif isinstance(event, SubjectChosen):
         session.patient_id = uuid.UUID(event.patient_id)
     elif isinstance(event, AlertRaised):

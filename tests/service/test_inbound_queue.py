@@ -267,3 +267,53 @@ def test_a_sender_enrolled_earlier_in_the_batch_is_known_to_their_next_message(
             messages[1].provider_message_id: None,
             messages[2].provider_message_id: identity.id,
         }
+
+
+def test_a_batch_of_answers_writes_its_steps_and_replies_in_one_statement_each(
+    family: Family,
+    sessions: sessionmaker[Session],
+    services: Services,
+    engine: Engine,
+    now: datetime,
+) -> None:
+    def parent(text: str) -> Inbound:
+        identity = family.parent_telegram
+        return Inbound(identity.channel, identity.address, new_message_id(), text)
+
+    starter = InboundQueue(sessions, services)
+    for start in (_message(family, "PHQ9"), parent("GAD7")):
+        assert starter.handle_now(start, now) is Outcome.STARTED
+    assert starter.handle_now(parent("1"), now) is Outcome.ANSWERED  # which child: the first
+    starter.stop()
+    with sessions() as db:
+        replies_before = db.scalar(select(func.count()).select_from(OutboxMessage))
+
+    gate = Gate()
+    writer = InboundQueue(sessions, services, handle=gate)
+    executed: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        executed.append(" ".join(statement.split()[:3]))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        # The teen's first answer is held alone; then the parent's answer and the teen's
+        # second are one batch, with one UPDATE of their sessions and one INSERT of replies.
+        messages = [_message(family, "1"), parent("1"), _message(family, "2")]
+        outcomes = asyncio.run(_send_while_held(writer, gate, messages, now))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+        writer.stop()
+    assert outcomes == [Outcome.ANSWERED] * 3
+    # Two transactions: the held answer's, then the batch's.
+    assert executed.count("UPDATE sessions SET") == 2
+    assert executed.count("INSERT INTO outbox_messages") == 2
+    with sessions() as db:
+        by_contact = {s.contact_id: s for s in db.scalars(select(ConversationSession))}
+        assert len(by_contact[family.teen_contact.id].state["answers"]) == 2
+        assert len(by_contact[family.parent.id].state["answers"]) == 1
+        replies = db.scalars(
+            select(OutboxMessage.address).order_by(OutboxMessage.id).offset(replies_before)
+        ).all()
+    teen, parent_chat = family.teen_sms.address, family.parent_telegram.address
+    assert replies == [teen, parent_chat, teen]
