@@ -87,3 +87,21 @@ def test_sqlite_connections_use_wal_foreign_keys_and_busy_timeout(engine: Engine
         busy_timeout = connection.execute(text("PRAGMA busy_timeout")).scalar()
     assert isinstance(busy_timeout, int)
     assert busy_timeout > 0
+
+
+def test_postgresql_keeps_no_statistics_for_message_texts(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite keeps no column statistics")
+    query = text(
+        "SELECT attrelid::regclass::text, attname, attstattarget FROM pg_attribute "
+        "WHERE attrelid IN ('outbox_messages'::regclass, 'inbound_messages'::regclass) "
+        "AND attname IN ('body', 'payload', 'last_error', 'address')"
+    )
+    with engine.connect() as connection:
+        targets = {(table, column): target for table, column, target in connection.execute(query)}
+    assert targets[("outbox_messages", "body")] == 0
+    assert targets[("outbox_messages", "payload")] == 0
+    assert targets[("outbox_messages", "last_error")] == 0
+    assert targets[("inbound_messages", "body")] == 0
+    # A column the claim filters on keeps the server's default (-1, or NULL from 17 on).
+    assert targets[("outbox_messages", "address")] in (-1, None)
