@@ -332,7 +332,7 @@ class ServerLog:
     unavailable: int  # webhooks answered 503: the database (lock) was not available in time
 
 
-UNAVAILABLE_EVENTS = ("telegram.webhook_database_unavailable", "twilio.database_unavailable")
+UNAVAILABLE_EVENTS = ("webhook.database_unavailable", "twilio.database_unavailable")
 
 
 def read_server_log(server: AppServer, phases: Sequence[Phase]) -> ServerLog:
